@@ -1,0 +1,45 @@
+# The two entry points of the README: `make demo` and `make test`. Both start from nothing.
+PYTHON_BOOT ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+DEMO_STEPS        ?= 1500
+DEMO_PER_CATEGORY ?= 4
+DEMO_IMAGES       ?= 4
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
+
+.PHONY: venv demo test serve worker clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+# The whole path on the embedded defaults (SQLite, tasks in-process): import, train, generate.
+demo: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py import_catalogue shop/demo_catalogue --csv shop/demo_catalogue/catalogue.csv
+	$(PY) manage.py ensure_demo_admin
+	$(PY) manage.py train_imagegen --steps $(DEMO_STEPS) --out var/demo
+	$(PY) manage.py generate_images --per-category $(DEMO_PER_CATEGORY) --count $(DEMO_IMAGES) --seed 0
+	@$(PY) manage.py demo_summary
+
+serve: venv
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+# A GPU worker for deployments with REDIS_URL set (one process per GPU).
+worker: venv
+	$(VENV)/bin/celery -A shop worker -Q gpu --concurrency 1 --loglevel INFO
+
+# Everything on the real parts: PostgreSQL, Redis, a real Celery worker, Debian's chromium.
+test: venv
+	bash tests/ensure_services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var test-output .pytest_cache

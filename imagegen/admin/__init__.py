@@ -1,0 +1,8 @@
+"""imagegen's admin: its own pages (jobs, images, model versions) and the pieces a host adds to its
+product admin (``ImagegenProductAdminMixin``)."""
+from .images import GeneratedImageAdmin, GeneratedImageInline
+from .jobs import JobAdmin
+from .product import ImagegenProductAdminMixin
+from .versions import ModelVersionAdmin
+
+__all__ = ["GeneratedImageAdmin", "GeneratedImageInline", "ImagegenProductAdminMixin", "JobAdmin", "ModelVersionAdmin"]

@@ -1,0 +1,37 @@
+"""Admin page of jobs: state, progress, errors, and cancelling."""
+from django.contrib import admin, messages
+
+from .. import services
+from ..models import Job
+from .widgets import progress_bar, state_badge
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "status", "progress_", "message", "product", "model_version", "requested_by", "attempts", "created_at", "finished_at")
+    list_filter = ("state", "kind")
+    list_select_related = ("product", "model_version", "requested_by")
+    readonly_fields = [f.name for f in Job._meta.fields]
+    actions = ["cancel_jobs"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("imagegen.change_job")
+
+    @admin.display(description="State", ordering="state")
+    def status(self, obj):
+        return state_badge(obj.state, obj.get_state_display())
+
+    @admin.display(description="Progress", ordering="progress")
+    def progress_(self, obj):
+        return progress_bar(obj.progress)
+
+    @admin.action(description="Cancel selected jobs", permissions=["cancel"])
+    def cancel_jobs(self, request, queryset):
+        cancelled = sum(services.cancel(job) for job in queryset)
+        self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)

@@ -1,0 +1,50 @@
+"""Shapes of the REST API's requests and answers."""
+from rest_framework import serializers
+
+from ..conf import settings
+from ..models import GeneratedImage, Job
+from ..services.jobs import SEED_MAX
+
+
+class GenerateRequestSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, default=4)
+    seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, required=False, allow_null=True, default=None)
+    kind = serializers.CharField(required=False, allow_blank=False)
+
+    def validate_count(self, value: int) -> int:
+        if value > settings.MAX_IMAGES_PER_JOB:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {settings.MAX_IMAGES_PER_JOB}.")
+        return value
+
+    def validate_kind(self, value: str) -> str:
+        if value not in settings.KINDS:
+            raise serializers.ValidationError(f"Unknown kind; choose one of: {', '.join(settings.KINDS)}.")
+        return value
+
+
+class JobSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="imagegen-api:job-detail")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "url", "kind", "state", "progress", "message", "error", "attempts", "product", "parameters",
+            "model_version", "created_at", "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class GeneratedImageSerializer(serializers.ModelSerializer):
+    image = serializers.ImageField(read_only=True, use_url=True)
+
+    class Meta:
+        model = GeneratedImage
+        fields = [
+            "id", "product", "kind", "image", "width", "height", "review_state", "quality_score", "seed",
+            "model_version", "job", "source_image", "parameters", "created_at", "reviewed_at",
+        ]
+        read_only_fields = fields
+
+
+class ReviewRequestSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=[GeneratedImage.ReviewState.APPROVED, GeneratedImage.ReviewState.REJECTED])

@@ -1,0 +1,13 @@
+"""The API's routes; a host includes them with ``path("api/", include("imagegen.api.urls"))``."""
+from django.urls import path
+
+from . import views
+
+app_name = "imagegen-api"
+
+urlpatterns = [
+    path("products/<int:product_id>/generate/", views.ProductGenerateView.as_view(), name="product-generate"),
+    path("products/<int:product_id>/images/", views.ProductImagesView.as_view(), name="product-images"),
+    path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
+    path("images/<int:pk>/review/", views.ImageReviewView.as_view(), name="image-review"),
+]

@@ -1,0 +1,71 @@
+"""Every imagegen setting, with its default.
+
+A host project overrides a setting by defining ``IMAGEGEN_<NAME>`` in its Django settings; code reads
+``from imagegen.conf import settings`` and then ``settings.PRODUCT_MODEL``. Asking for a name that is
+not in ``DEFAULTS`` raises, so a typo fails loudly instead of silently reading ``None``. The README's
+"Settings reference" documents each one.
+"""
+from typing import Any
+
+from django.conf import settings as django_settings
+
+PREFIX = "IMAGEGEN_"
+
+DEFAULTS: dict[str, Any] = {
+    # The host's product model, as "app_label.ModelName" (like AUTH_USER_MODEL).
+    "PRODUCT_MODEL": "shop.Product",
+    # Field of the product model holding its primary image.
+    "PRODUCT_IMAGE_FIELD": "image",
+    # Lookup path from the product to further images (a gallery), or None.
+    "PRODUCT_GALLERY_FIELD": None,
+    # Lookup path from the product to its category label (the GAN's condition).
+    "PRODUCT_CATEGORY_FIELD": "category",
+    # Product fields whose text describes it (used for conditioning and in the admin).
+    "PRODUCT_TEXT_FIELDS": ("name",),
+    # JSON field holding attributes such as colour, material and pattern, or None.
+    "PRODUCT_ATTRIBUTES_FIELD": None,
+    # Celery queue that runs generation and training (the GPU workers consume it).
+    "QUEUE": "gpu",
+    # Seconds before a task is asked to stop (SoftTimeLimitExceeded), then killed.
+    "TASK_SOFT_TIME_LIMIT": 3300,
+    "TASK_TIME_LIMIT": 3600,
+    # Storage alias (settings.STORAGES) for generated images, checkpoints and plots.
+    "STORAGE": "default",
+    # Folder inside that storage.
+    "UPLOAD_TO": "imagegen",
+    # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
+    "DEVICE": "auto",
+    # Generator kinds that can be trained and used.
+    "KINDS": ("cgan",),
+    "DEFAULT_KIND": "cgan",
+    # Image side in pixels for new generators (64 or 128).
+    "IMAGE_SIZE": 64,
+    # Most images one generate request may ask for.
+    "MAX_IMAGES_PER_JOB": 16,
+    # Training defaults; the admin form, the API and train_imagegen can override them per run.
+    "TRAIN_STEPS": 1500,
+    "TRAIN_BATCH_SIZE": 32,
+    "TRAIN_MAX_MINUTES": None,
+    "TRAIN_SEED": 0,
+    # A training job needs at least this many readable images.
+    "MIN_TRAINING_IMAGES": 8,
+    # Generated images start in this review state ("pending" or "approved").
+    "DEFAULT_REVIEW_STATE": "pending",
+}
+
+
+class Settings:
+    """Lazy view of the IMAGEGEN_* settings with their defaults.
+
+    Values are read from django.conf.settings on every access (nothing is cached), so
+    ``override_settings`` in tests needs no ``setting_changed`` receiver.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown imagegen setting: {PREFIX}{name}")
+        return getattr(django_settings, PREFIX + name, DEFAULTS[name])
+
+
+settings = Settings()
+

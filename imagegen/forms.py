@@ -1,0 +1,37 @@
+"""Forms of the admin's confirmation pages; they validate input, the services do the rest."""
+from django import forms
+from django.core.validators import MaxValueValidator
+
+from .conf import settings
+from .services.jobs import SEED_MAX
+
+
+def _kind_choices():
+    return [(kind, kind) for kind in settings.KINDS]
+
+
+class GenerateImagesForm(forms.Form):
+    count = forms.IntegerField(
+        label="Images per product", min_value=1, initial=4, help_text="How many images to generate for each product."
+    )
+    seed = forms.IntegerField(
+        min_value=0,
+        max_value=SEED_MAX,
+        required=False,
+        help_text="Same seed, same images. Leave empty for a random one (it is recorded on every image).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The limit is a setting, so it is applied per form rather than at import time.
+        limit = settings.MAX_IMAGES_PER_JOB
+        self.fields["count"].validators.append(MaxValueValidator(limit))
+        self.fields["count"].widget.attrs["max"] = limit
+
+
+class TrainGeneratorForm(forms.Form):
+    kind = forms.ChoiceField(choices=_kind_choices)
+    image_size = forms.TypedChoiceField(choices=[(64, "64 × 64"), (128, "128 × 128")], coerce=int, initial=64)
+    steps = forms.IntegerField(min_value=1, required=False, help_text="Training steps (default from settings).")
+    max_minutes = forms.FloatField(min_value=0.1, required=False, help_text="Stop after this many minutes.")
+    seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, initial=0)

@@ -1,0 +1,97 @@
+"""manage.py train_imagegen: train a generator on the shop's own product photos."""
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from imagegen import services
+from imagegen.conf import settings
+from imagegen.models import Job
+from imagegen.services.products import product_photos, select_products
+from imagegen.services.training import train, training_parameters, write_plots
+
+DRY_RUN_STEPS = 3
+
+
+class Command(BaseCommand):
+    help = "Train an image generator on the photos of the shop's products and register it as a model version."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kind", default=None, help=f"Generator kind (default {settings.DEFAULT_KIND}).")
+        parser.add_argument("--categories", nargs="+", metavar="CATEGORY", help="Only products of these categories.")
+        parser.add_argument("--products", nargs="+", type=int, metavar="ID", help="Only these product ids.")
+        parser.add_argument("--image-size", type=int, choices=[64, 128], default=None)
+        length = parser.add_mutually_exclusive_group()
+        length.add_argument("--steps", type=int, default=None, help=f"Training steps (default {settings.TRAIN_STEPS}).")
+        length.add_argument("--epochs", type=float, default=None, help="Passes over the photos instead of steps.")
+        parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument("--max-minutes", type=float, default=None, help="Wall-clock budget; stops when it is spent.")
+        parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: IMAGEGEN_DEVICE).")
+        parser.add_argument("--resume", type=int, metavar="VERSION_ID", help="Continue training this model version.")
+        parser.add_argument("--out", type=Path, help="Also write the sample grid and loss curves here as PNG.")
+        parser.add_argument("--dry-run", action="store_true", help=f"Run {DRY_RUN_STEPS} steps; register nothing.")
+        parser.add_argument("--queue", action="store_true", help="Send the job to the Celery workers and exit.")
+
+    def handle(self, *args, **opts):
+        products = select_products(categories=opts["categories"], ids=opts["products"])
+        if not products.exists():
+            raise CommandError("No products match the given --categories/--products.")
+        options = {
+            "kind": opts["kind"],
+            "image_size": opts["image_size"],
+            "steps": DRY_RUN_STEPS if opts["dry_run"] else opts["steps"],
+            "epochs": None if opts["dry_run"] else opts["epochs"],
+            "batch_size": opts["batch_size"],
+            "seed": opts["seed"],
+            "max_minutes": opts["max_minutes"],
+            "resume_from": opts["resume"],
+            "device": opts["device"],
+        }
+        try:
+            if opts["dry_run"]:
+                return self._dry_run(products, training_parameters(**options), opts["out"])
+            job = services.request_training(products, send=opts["queue"], **options)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        if opts["queue"]:
+            self.stdout.write(f"Queued training job #{job.pk} on {products.count()} products.")
+            return
+        with tqdm(total=100, desc="train_imagegen", unit="%", disable=None) as bar:
+
+            def on_progress(percent: int, message: str) -> None:
+                bar.update(percent - bar.n)
+                bar.set_postfix_str(message, refresh=False)
+
+            job = services.execute(job.pk, on_progress=on_progress)
+        if job.state != Job.State.SUCCEEDED:
+            raise CommandError(f"Training job #{job.pk} {job.state}: {job.error}")
+        version = job.model_version
+        self.stdout.write(self.style.SUCCESS(f"Registered {version} (id {version.pk}) on {version.image_count} photos."))
+        self.stdout.write(f"Categories: {', '.join(version.categories)}")
+        self.stdout.write(f"Metrics: {version.metrics}")
+        if opts["out"]:
+            opts["out"].mkdir(parents=True, exist_ok=True)
+            for field in (version.sample_grid, version.loss_curve):
+                with field.open("rb") as src, open(opts["out"] / Path(field.name).name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            self.stdout.write(f"Wrote the sample grid and loss curves to {opts['out']}")
+
+    def _dry_run(self, products, params: dict, out: Path | None) -> None:
+        photos = list(product_photos(products))
+        try:
+            trainer, summary, data = train(params, photos)
+        except services.JobError as exc:
+            raise CommandError(str(exc)) from exc
+        target = out or Path(tempfile.mkdtemp(prefix="imagegen-dry-run-"))
+        paths = write_plots(trainer, target)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Dry run: {summary['steps_done']} steps on {len(data.images)} photos "
+                f"({len(data.skipped)} skipped) in {summary['seconds']:.1f} s; nothing registered."
+            )
+        )
+        self.stdout.write("Plots: " + ", ".join(str(p) for p in paths))

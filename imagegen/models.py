@@ -1,0 +1,178 @@
+"""imagegen's tables: jobs, the images they make, and the registry of trained model versions.
+
+The product model is the host's (``IMAGEGEN_PRODUCT_MODEL``); this app never imports it directly.
+"""
+import uuid
+
+from django.conf import settings as django_settings
+from django.core.files.storage import storages
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+
+from .conf import settings
+
+
+def imagegen_storage():
+    """The storage generated files go to; a callable so the alias is read at run time."""
+    return storages[settings.STORAGE]
+
+
+def _path(*parts: str) -> str:
+    return "/".join([settings.UPLOAD_TO.strip("/"), *parts])
+
+
+def generated_image_path(instance: "GeneratedImage", filename: str) -> str:
+    return _path("images", str(instance.product_id), f"{uuid.uuid4().hex}.png")
+
+
+def checkpoint_path(instance: "ModelVersion", filename: str) -> str:
+    return _path("models", instance.kind, f"{uuid.uuid4().hex}.pt")
+
+
+def model_plot_path(instance: "ModelVersion", filename: str) -> str:
+    return _path("models", instance.kind, f"{uuid.uuid4().hex}-{filename}")
+
+
+class Job(models.Model):
+    """One unit of work (generate images, train a generator). Its row is the source of truth:
+    tasks carry only its id and move it forward with conditional updates."""
+
+    class Kind(models.TextChoices):
+        GENERATE = "generate", "Generate images"
+        TRAIN = "train", "Train generator"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    product = models.ForeignKey(
+        settings.PRODUCT_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="imagegen_jobs",
+        help_text="The product a generate job is for; training jobs list theirs in parameters.",
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    message = models.CharField(max_length=255, blank=True, help_text="What the job is doing now.")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    model_version = models.ForeignKey(
+        "ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        help_text="The model a generate job used, or the one a training job produced.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("generate_images", "Can generate images"),
+            ("train_generator", "Can train generators"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="imagegen_job_progress_lte_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+
+class ModelVersion(models.Model):
+    """A trained generator: its checkpoint in storage, how it was trained and how it scored."""
+
+    kind = models.CharField(max_length=32)
+    name = models.CharField(max_length=100, blank=True)
+    checkpoint = models.FileField(upload_to=checkpoint_path, storage=imagegen_storage, max_length=255)
+    config = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, blank=True)
+    image_count = models.PositiveIntegerField(default=0, help_text="Training images used.")
+    categories = models.JSONField(default=list, help_text="Category labels the generator was trained on.")
+    package_version = models.CharField(max_length=32, blank=True)
+    is_active = models.BooleanField(default=False, db_index=True)
+    sample_grid = models.ImageField(
+        upload_to=model_plot_path, storage=imagegen_storage, blank=True, max_length=255
+    )
+    loss_curve = models.ImageField(upload_to=model_plot_path, storage=imagegen_storage, blank=True, max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.kind} v{self.pk}"
+
+
+class GeneratedImage(models.Model):
+    """An image imagegen made for a product. Originals are never touched: this is always a new file."""
+
+    class Kind(models.TextChoices):
+        GENERATED = "generated", "Generated"
+
+    class ReviewState(models.TextChoices):
+        PENDING = "pending", "Pending review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    product = models.ForeignKey(settings.PRODUCT_MODEL, on_delete=models.CASCADE, related_name="generated_images")
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.GENERATED)
+    image = models.ImageField(
+        upload_to=generated_image_path,
+        storage=imagegen_storage,
+        width_field="width",
+        height_field="height",
+        max_length=255,
+    )
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    source_image = models.CharField(
+        max_length=255, blank=True, help_text="Storage name of the photo this image was made from, if any."
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
+    seed = models.BigIntegerField()
+    parameters = models.JSONField(default=dict, blank=True)
+    quality_score = models.FloatField(null=True, blank=True)
+    review_state = models.CharField(
+        max_length=16, choices=ReviewState.choices, default=ReviewState.PENDING, db_index=True
+    )
+    reviewed_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("review_generatedimage", "Can approve or reject generated images")]
+        constraints = [
+            # A job re-run after a crash must not attach the same image twice.
+            models.UniqueConstraint(fields=["job", "seed"], name="imagegen_image_unique_job_seed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} image #{self.pk} for product {self.product_id}"

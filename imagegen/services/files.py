@@ -1,0 +1,42 @@
+"""Writing files to storage together with database rows: all of them or none."""
+from collections.abc import Iterator
+from contextlib import contextmanager
+from io import BytesIO
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models.fields.files import FieldFile
+from PIL import Image
+
+
+def png_file(image: Image.Image) -> ContentFile:
+    buf = BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return ContentFile(buf.getvalue())
+
+
+class FileBatch:
+    """Collects the files written inside an ``atomic_files()`` block so they can be removed again."""
+
+    def __init__(self) -> None:
+        self._written: list[FieldFile] = []
+
+    def save(self, field_file: FieldFile, filename: str, content: ContentFile) -> None:
+        field_file.save(filename, content, save=False)
+        self._written.append(field_file)
+
+    def delete_all(self) -> None:
+        for field_file in self._written:
+            field_file.storage.delete(field_file.name)
+
+
+@contextmanager
+def atomic_files() -> Iterator[FileBatch]:
+    """A database transaction whose stored files are deleted again if it rolls back."""
+    batch = FileBatch()
+    try:
+        with transaction.atomic():
+            yield batch
+    except BaseException:
+        batch.delete_all()
+        raise

@@ -1,0 +1,73 @@
+"""Generating images for a product with the active model of its category, and attaching them."""
+import logging
+
+from django.db.models import Model
+
+from ..conf import settings
+from ..models import GeneratedImage, Job
+from .files import atomic_files, png_file
+from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
+from .model_registry import load_sampler, version_for
+from .products import product_category
+
+logger = logging.getLogger(__name__)
+
+
+def request_generation(
+    product: Model, *, count: int = 4, seed: int | None = None, kind: str | None = None, user=None, send: bool = True
+) -> Job:
+    """Queue a job that generates ``count`` images for ``product``; image i uses seed ``seed + i``.
+
+    With ``send=False`` the job is only stored, for a caller that runs it itself with ``services.execute``."""
+    from django.core.exceptions import ValidationError
+
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= settings.MAX_IMAGES_PER_JOB:
+        raise ValidationError({"count": f"Count must be from 1 to {settings.MAX_IMAGES_PER_JOB}."})
+    seed = validate_seed(seed)
+    if seed + count - 1 > 2**31 - 1:
+        raise ValidationError({"seed": "Seed plus count must stay below 2**31."})
+    parameters = {"count": count, "seed": seed, "kind": validate_kind(kind)}
+    return create_job(Job.Kind.GENERATE, product=product, parameters=parameters, user=user, send=send)
+
+
+def run(job: Job, progress: ProgressReporter) -> None:
+    """Runner for generate jobs (called by services.jobs.execute)."""
+    if job.product_id is None:
+        raise JobError("The product of this job no longer exists.")
+    if job.images.exists():
+        # An earlier attempt attached its images and died before marking the job done.
+        return
+    params = job.parameters
+    kind, count, seed = params["kind"], int(params["count"]), int(params["seed"])
+    category = product_category(job.product)
+    if not category:
+        raise JobError("This product has no category, and generators are trained per category.")
+    version = version_for(kind, category)
+    if version is None:
+        raise JobError(
+            f"No trained generator covers the category “{category}” yet. Select some “{category}” "
+            "products in the admin and run “Train generator on selected products” first."
+        )
+    progress(10, f"Loading {version}")
+    sampler = load_sampler(version)
+    progress(30, f"Generating {count} images")
+    seeds = [seed + i for i in range(count)]
+    images = sampler.generate_seeds(category, seeds)
+    scores = sampler.score(images, category)
+    progress(80, "Saving images")
+    with atomic_files() as files:
+        for image, image_seed, score in zip(images, seeds, scores):
+            row = GeneratedImage(
+                product=job.product,
+                kind=GeneratedImage.Kind.GENERATED,
+                model_version=version,
+                job=job,
+                seed=image_seed,
+                parameters={"kind": kind, "category": category},
+                quality_score=score,
+                review_state=settings.DEFAULT_REVIEW_STATE,
+            )
+            files.save(row.image, "generated.png", png_file(image))
+            row.save()
+        Job.objects.filter(pk=job.pk).update(model_version=version)
+    logger.info("job %s: attached %d images to product %s", job.pk, count, job.product_id)

@@ -1,0 +1,161 @@
+"""Creating, enqueueing, running and cancelling jobs.
+
+The job row is the source of truth and the idempotency guard: a task moves it forward only with
+conditional updates (``filter(state=...).update(...)``), so a duplicate delivery finds nothing to claim.
+"""
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Model
+from django.utils import timezone
+
+from ..conf import settings
+from ..models import Job
+
+logger = logging.getLogger(__name__)
+
+SEED_MAX = 2**31 - 1
+
+ProgressCallback = Callable[[int, str], None]
+
+
+class JobError(Exception):
+    """A failure the shop owner can act on; its text is stored on the job as it is."""
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while it ran; the runner stops and leaves the row as it is."""
+
+
+def new_seed() -> int:
+    return secrets.randbelow(SEED_MAX)
+
+
+def validate_seed(seed: Any) -> int:
+    if seed is None:
+        return new_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValidationError({"seed": f"Seed must be a whole number from 0 to {SEED_MAX}."})
+    return seed
+
+
+def validate_kind(kind: str | None) -> str:
+    kind = kind or settings.DEFAULT_KIND
+    if kind not in settings.KINDS:
+        raise ValidationError({"kind": f"Unknown kind {kind!r}; choose one of: {', '.join(settings.KINDS)}."})
+    return kind
+
+
+def create_job(kind: str, *, product: Model | None = None, parameters: dict, user=None, send: bool = True) -> Job:
+    """Store a queued job and, unless ``send`` is False (the caller runs it itself with ``execute``),
+    send it to the workers once the surrounding transaction commits."""
+    with transaction.atomic():
+        job = Job.objects.create(
+            kind=kind,
+            product=product,
+            parameters=parameters,
+            requested_by=user if user is not None and user.is_authenticated else None,
+        )
+        if send:
+            enqueue(job)
+    return job
+
+
+def enqueue(job: Job) -> None:
+    """Send the job's id to its queue after commit, so a worker never looks for a row not yet visible."""
+    from ..tasks import run_job
+
+    job_id = job.pk
+    transaction.on_commit(lambda: run_job.apply_async(args=[job_id], queue=settings.QUEUE))
+
+
+def cancel(job: Job) -> bool:
+    """Cancel a queued or running job; a running one stops at its next progress report."""
+    changed = Job.objects.filter(pk=job.pk, state__in=[Job.State.QUEUED, Job.State.RUNNING]).update(
+        state=Job.State.CANCELLED, finished_at=timezone.now(), message="Cancelled"
+    )
+    job.refresh_from_db()
+    return bool(changed)
+
+
+class ProgressReporter:
+    """Writes a running job's progress into its row and notices cancellation.
+
+    Calls are cheap to make often: the row is written when the percentage changes or a few seconds
+    have passed.
+    """
+
+    def __init__(self, job_id: int, callback: ProgressCallback | None = None, min_interval: float = 2.0):
+        self.job_id = job_id
+        self.callback = callback
+        self.min_interval = min_interval
+        self._last = (-1, 0.0)
+
+    def __call__(self, percent: float, message: str = "") -> None:
+        percent = max(0, min(100, int(percent)))
+        if self.callback:
+            self.callback(percent, message)
+        now = time.monotonic()
+        if percent == self._last[0] and now - self._last[1] < self.min_interval:
+            return
+        self._last = (percent, now)
+        updated = Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
+            progress=percent, message=message[:255], updated_at=timezone.now()
+        )
+        if not updated:
+            raise JobCancelled(self.job_id)
+
+
+def _runners() -> dict[str, Callable[[Job, ProgressReporter], None]]:
+    from . import generation, training
+
+    return {Job.Kind.GENERATE: generation.run, Job.Kind.TRAIN: training.run}
+
+
+def _finish(job_id: int, state: str, **fields: Any) -> None:
+    Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
+        state=state, finished_at=timezone.now(), updated_at=timezone.now(), **fields
+    )
+
+
+def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job | None:
+    """Claim a queued job and run it to a final state. Returns None when there was nothing to claim
+    (gone, already running elsewhere, finished or cancelled)."""
+    claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+        state=Job.State.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=timezone.now(),
+        progress=0,
+        message="Started",
+        error="",
+    )
+    if not claimed:
+        logger.info("job %s: nothing to claim, skipping", job_id)
+        return None
+    job = Job.objects.get(pk=job_id)
+    try:
+        _runners()[job.kind](job, ProgressReporter(job_id, on_progress))
+    except JobCancelled:
+        logger.info("job %s: cancelled while running", job_id)
+    except JobError as exc:
+        _finish(job_id, Job.State.FAILED, error=str(exc), message="Failed")
+    except SoftTimeLimitExceeded:
+        _finish(
+            job_id,
+            Job.State.FAILED,
+            error=f"Stopped: the job ran past the time limit of {settings.TASK_SOFT_TIME_LIMIT} seconds.",
+            message="Failed",
+        )
+    except Exception as exc:  # the worker must survive anything a job does; the reason goes on the row
+        logger.exception("job %s failed", job_id)
+        _finish(job_id, Job.State.FAILED, error=f"Unexpected error ({type(exc).__name__}): {exc}", message="Failed")
+    else:
+        _finish(job_id, Job.State.SUCCEEDED, progress=100, message="Done")
+    job.refresh_from_db()
+    return job

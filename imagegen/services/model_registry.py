@@ -1,0 +1,71 @@
+"""The registry of trained model versions: which one serves a category, activation, and loading.
+
+Torch is imported inside the functions that need it, so a web process that only queues jobs never loads it.
+Loaded samplers are cached per worker process, lazily on first use, so a forked worker never inherits
+a model (or a CUDA context) from its parent and a model is loaded once, not once per task.
+"""
+import threading
+from collections import OrderedDict
+
+from django.db import transaction
+
+from ..conf import settings
+from ..models import ModelVersion
+
+_CACHE_SIZE = 4
+_cache: "OrderedDict[tuple[int, str], object]" = OrderedDict()
+_lock = threading.Lock()
+
+
+def version_for(kind: str, category: str) -> ModelVersion | None:
+    """The newest active version of ``kind`` trained on ``category``."""
+    # Few rows; filtering in Python keeps this portable (SQLite has no JSON containment lookup).
+    for version in ModelVersion.objects.filter(kind=kind, is_active=True).order_by("-created_at", "-id"):
+        if category in version.categories:
+            return version
+    return None
+
+
+@transaction.atomic
+def activate(version: ModelVersion) -> list[int]:
+    """Make ``version`` active; active versions of the same kind whose categories it covers are
+    retired. Returns the ids retired."""
+    covered = set(version.categories)
+    retired = [
+        other.pk
+        for other in ModelVersion.objects.select_for_update().filter(kind=version.kind, is_active=True)
+        if other.pk != version.pk and set(other.categories) <= covered
+    ]
+    ModelVersion.objects.filter(pk__in=retired).update(is_active=False)
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
+    version.is_active = True
+    return retired
+
+
+def deactivate(version: ModelVersion) -> None:
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=False)
+    version.is_active = False
+
+
+def load_sampler(version: ModelVersion):
+    """The version's sampler, loaded from storage with ``weights_only=True`` on first use."""
+    from mlcore.devices import resolve_device
+    from mlcore.registry import get_kind
+
+    key = (version.pk, version.checkpoint.name)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    with version.checkpoint.open("rb") as fh:
+        sampler = get_kind(version.kind).sampler.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
+    with _lock:
+        _cache[key] = sampler
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return sampler
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()

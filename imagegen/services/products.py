@@ -1,0 +1,84 @@
+"""Reading the host's products through the IMAGEGEN_PRODUCT_* settings, never through its classes."""
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.core.files.storage import Storage
+from django.db.models import Model, QuerySet
+
+from ..conf import settings
+
+
+def product_model() -> type[Model]:
+    """The host's product model named by IMAGEGEN_PRODUCT_MODEL."""
+    return apps.get_model(settings.PRODUCT_MODEL)
+
+
+def product_category(product: Model) -> str:
+    """The category label a product is generated for ("" when it has none)."""
+    value = product_model().objects.filter(pk=product.pk).values_list(settings.PRODUCT_CATEGORY_FIELD, flat=True)
+    label = value.first()
+    return "" if label is None else str(label)
+
+
+def product_text(product: Model) -> str:
+    """The product's own words (name, description ...), joined."""
+    return " ".join(str(getattr(product, name) or "") for name in settings.PRODUCT_TEXT_FIELDS).strip()
+
+
+@dataclass(frozen=True)
+class ProductPhoto:
+    product_id: int
+    category: str
+    name: str  # storage name of the file
+    storage: Storage
+
+    def open(self):
+        return self.storage.open(self.name, "rb")
+
+
+def _field_at(model: type[Model], path: str):
+    """The model field at the end of a lookup path such as "gallery__image"."""
+    *relations, last = path.split("__")
+    for name in relations:
+        model = model._meta.get_field(name).related_model
+    return model._meta.get_field(last)
+
+
+def product_photos(products: QuerySet | Iterable[int]) -> Iterator[ProductPhoto]:
+    """Every photo (primary image, then gallery) of the given products, with its category label."""
+    model = product_model()
+    ids = products.values_list("pk", flat=True) if isinstance(products, QuerySet) else list(products)
+    rows = model.objects.filter(pk__in=ids).order_by("pk")
+    fields = [settings.PRODUCT_IMAGE_FIELD]
+    if settings.PRODUCT_GALLERY_FIELD:
+        fields.append(settings.PRODUCT_GALLERY_FIELD)
+    seen: set[tuple[int, str]] = set()
+    for field in fields:
+        storage = _field_at(model, field).storage
+        for pk, category, name in rows.values_list("pk", settings.PRODUCT_CATEGORY_FIELD, field):
+            if not name or category is None or (pk, name) in seen:
+                continue
+            seen.add((pk, name))
+            yield ProductPhoto(product_id=pk, category=str(category), name=name, storage=storage)
+
+
+def select_products(
+    *, categories: list[str] | None = None, ids: list[int] | None = None, per_category: int | None = None
+) -> QuerySet:
+    """Products filtered by category labels and/or ids (all when neither is given), optionally only the
+    first ``per_category`` of each category by id."""
+    products = product_model().objects.all()
+    if categories:
+        products = products.filter(**{f"{settings.PRODUCT_CATEGORY_FIELD}__in": categories})
+    if ids:
+        products = products.filter(pk__in=ids)
+    if per_category:
+        taken: dict[str, int] = {}
+        keep = []
+        for pk, category in products.order_by("pk").values_list("pk", settings.PRODUCT_CATEGORY_FIELD):
+            if taken.get(category, 0) < per_category:
+                taken[category] = taken.get(category, 0) + 1
+                keep.append(pk)
+        products = products.filter(pk__in=keep)
+    return products.order_by("pk")

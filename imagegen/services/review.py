@@ -1,0 +1,26 @@
+"""Approving and rejecting generated images (only approved ones reach the storefront)."""
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ..models import GeneratedImage
+
+
+def review(images: QuerySet | GeneratedImage, decision: str, user=None) -> int:
+    """Set the review state of one image or a queryset of them; returns how many changed."""
+    if decision not in (GeneratedImage.ReviewState.APPROVED, GeneratedImage.ReviewState.REJECTED):
+        raise ValueError(f"Unknown review decision {decision!r}; use 'approved' or 'rejected'.")
+    if isinstance(images, GeneratedImage):
+        images = GeneratedImage.objects.filter(pk=images.pk)
+    return images.exclude(review_state=decision).update(
+        review_state=decision,
+        reviewed_by=user if user is not None and user.is_authenticated else None,
+        reviewed_at=timezone.now(),
+    )
+
+
+def visible_images(product_id: int, user=None) -> QuerySet:
+    """The product's generated images this user may see: all for reviewers, approved ones for everyone else."""
+    images = GeneratedImage.objects.filter(product_id=product_id).select_related("model_version")
+    if user is not None and user.is_authenticated and user.has_perm("imagegen.view_generatedimage"):
+        return images
+    return images.filter(review_state=GeneratedImage.ReviewState.APPROVED)

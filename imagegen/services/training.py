@@ -1,0 +1,235 @@
+"""Training a generator on the shop's own product photos and registering the result as a model version."""
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db.models import QuerySet
+
+from ..conf import settings
+from ..models import Job, ModelVersion
+from .files import atomic_files
+from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
+from .model_registry import activate
+from .products import ProductPhoto, product_photos
+
+logger = logging.getLogger(__name__)
+
+# Samples per class in a model version's grid (one row per class).
+GRID_COLUMNS = 8
+
+
+@dataclass
+class TrainingSet:
+    images: Any  # uint8 tensor N x 3 x S x S
+    labels: Any  # long tensor N
+    classes: list[str]
+    skipped: list[str] = field(default_factory=list)  # "name: reason" of photos that could not be read
+
+
+def training_parameters(
+    *,
+    kind: str | None = None,
+    image_size: int | None = None,
+    steps: int | None = None,
+    epochs: float | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    max_minutes: float | None = None,
+    resume_from: int | None = None,
+    device: str | None = None,
+) -> dict:
+    """Validated, complete parameters of a training run (defaults from settings)."""
+    image_size = image_size or settings.IMAGE_SIZE
+    if image_size not in (64, 128):
+        raise ValidationError({"image_size": "Image size must be 64 or 128."})
+    if steps is not None and epochs is not None:
+        raise ValidationError({"steps": "Give steps or epochs, not both."})
+    if steps is None and epochs is None:
+        steps = settings.TRAIN_STEPS
+    if steps is not None and not 1 <= steps <= 10_000_000:
+        raise ValidationError({"steps": "Steps must be a positive number."})
+    if epochs is not None and not 0 < epochs <= 100_000:
+        raise ValidationError({"epochs": "Epochs must be a positive number."})
+    batch_size = batch_size or settings.TRAIN_BATCH_SIZE
+    if not 1 <= batch_size <= 4096:
+        raise ValidationError({"batch_size": "Batch size must be from 1 to 4096."})
+    max_minutes = max_minutes if max_minutes is not None else settings.TRAIN_MAX_MINUTES
+    if max_minutes is not None and max_minutes <= 0:
+        raise ValidationError({"max_minutes": "The time budget must be positive."})
+    if resume_from is not None and not ModelVersion.objects.filter(pk=resume_from).exists():
+        raise ValidationError({"resume_from": f"There is no model version {resume_from}."})
+    return {
+        "kind": validate_kind(kind),
+        "image_size": image_size,
+        "steps": steps,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": validate_seed(settings.TRAIN_SEED if seed is None else seed),
+        "max_minutes": max_minutes,
+        "resume_from": resume_from,
+        "device": device,
+    }
+
+
+def request_training(products: QuerySet | list[int], *, user=None, send: bool = True, **options: Any) -> Job:
+    """Queue a job that trains a generator on the photos of ``products``.
+
+    With ``send=False`` the job is only stored, for a caller that runs it in-process with
+    ``services.execute`` (``train_imagegen`` does, to show a progress bar)."""
+    ids = sorted(products.values_list("pk", flat=True) if isinstance(products, QuerySet) else products)
+    if not ids:
+        raise ValidationError({"products": "Select at least one product."})
+    parameters = training_parameters(**options) | {"product_ids": ids}
+    return create_job(Job.Kind.TRAIN, parameters=parameters, user=user, send=send)
+
+
+def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list[str] | None = None) -> TrainingSet:
+    """Decode the photos into one tensor; unreadable ones are skipped and listed, not fatal."""
+    import torch
+
+    from mlcore.data import load_image, stack_images
+
+    classes = classes or sorted({photo.category for photo in photos})
+    index = {name: i for i, name in enumerate(classes)}
+    pictures, labels, skipped = [], [], []
+    for photo in photos:
+        if photo.category not in index:
+            skipped.append(f"{photo.name}: category “{photo.category}” is not one the model was trained on")
+            continue
+        try:
+            with photo.open() as fh:
+                pictures.append(load_image(fh))
+        except (OSError, ValueError) as exc:
+            skipped.append(f"{photo.name}: {exc}")
+            continue
+        labels.append(index[photo.category])
+    if not pictures:
+        return TrainingSet(images=None, labels=None, classes=classes, skipped=skipped)
+    return TrainingSet(
+        images=stack_images(pictures, image_size),
+        labels=torch.tensor(labels, dtype=torch.long),
+        classes=classes,
+        skipped=skipped,
+    )
+
+
+def _steps_for(params: dict, image_count: int) -> int:
+    if params.get("epochs"):
+        return max(1, math.ceil(params["epochs"] * image_count / params["batch_size"]))
+    return int(params["steps"])
+
+
+def _build_trainer(params: dict, data: TrainingSet, device: str):
+    from mlcore.registry import get_kind
+
+    spec = get_kind(params["kind"])
+    if params.get("resume_from"):
+        version = ModelVersion.objects.get(pk=params["resume_from"])
+        with version.checkpoint.open("rb") as fh:
+            return spec.trainer.resume(BytesIO(fh.read()), data.images, data.labels, device=device)
+    config = spec.config(classes=data.classes, image_size=params["image_size"])
+    return spec.trainer(config, data.images, data.labels, batch_size=params["batch_size"], seed=params["seed"], device=device)
+
+
+def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter | None = None):
+    """Train on ``photos`` per ``params``; returns (trainer, summary, training set). No database writes."""
+    report = progress or (lambda percent, message="": None)
+    classes = None
+    if params.get("resume_from"):
+        classes = ModelVersion.objects.get(pk=params["resume_from"]).categories
+    report(1, f"Reading {len(photos)} photos")
+    data = load_training_set(photos, params["image_size"], classes)
+    count = 0 if data.images is None else len(data.images)
+    if count < settings.MIN_TRAINING_IMAGES:
+        raise JobError(
+            f"Only {count} readable photos in the selection; at least {settings.MIN_TRAINING_IMAGES} are needed "
+            "to train a generator. Select more products with photos."
+        )
+    from mlcore.devices import resolve_device
+
+    device = resolve_device(params.get("device") or settings.DEVICE)
+    trainer = _build_trainer(params, data, device)
+    steps = _steps_for(params, count)
+    start_step = trainer.step
+
+    def on_step(step: int, target: int, losses: dict) -> None:
+        done, total = step - start_step, target - start_step
+        report(5 + 85 * done / max(total, 1), f"Step {done}/{total} · D {losses['d_loss']:.3f} · G {losses['g_loss']:.3f}")
+
+    max_seconds = params["max_minutes"] * 60 if params.get("max_minutes") else None
+    summary = trainer.fit(steps, max_seconds=max_seconds, callback=on_step)
+    return trainer, summary, data
+
+
+def render_plots(trainer) -> dict[str, bytes]:
+    """The trainer's sample grid and loss curves as PNG bytes, by file name."""
+    from mlcore.plots import save_loss_curves, save_sample_grid
+
+    grid, curve = BytesIO(), BytesIO()
+    save_sample_grid(trainer.sample_grid(GRID_COLUMNS), grid, nrow=GRID_COLUMNS)
+    save_loss_curves(trainer.history, curve)
+    return {"sample_grid.png": grid.getvalue(), "loss_curve.png": curve.getvalue()}
+
+
+def write_plots(trainer, out_dir: Path) -> list[Path]:
+    """Write the sample grid and loss curves into ``out_dir``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in render_plots(trainer).items():
+        (out_dir / name).write_bytes(data)
+        paths.append(out_dir / name)
+    return paths
+
+
+def register_version(trainer, summary: dict, data: TrainingSet, params: dict, job: Job | None = None) -> ModelVersion:
+    """Store the checkpoint and its plots, create the model version and activate it."""
+    from mlcore import __version__
+
+    checkpoint = BytesIO()
+    trainer.save(checkpoint)
+    plots = render_plots(trainer)
+    metrics = {
+        "steps": trainer.step,
+        "seconds": round(summary["seconds"], 1),
+        "images_per_second": round(summary["images_per_second"], 1),
+        **{k: round(float(v), 4) for k, v in summary.get("losses", {}).items()},
+        "skipped_photos": len(data.skipped),
+    }
+    with atomic_files() as files:
+        version = ModelVersion(
+            kind=params["kind"],
+            config=trainer.config.to_dict(),
+            metrics=metrics,
+            image_count=len(data.images),
+            categories=data.classes,
+            package_version=__version__,
+        )
+        files.save(version.checkpoint, "model.pt", ContentFile(checkpoint.getvalue()))
+        files.save(version.sample_grid, "sample_grid.png", ContentFile(plots["sample_grid.png"]))
+        files.save(version.loss_curve, "loss_curve.png", ContentFile(plots["loss_curve.png"]))
+        version.save()
+        version.name = f"{version.kind}-{trainer.config.image_size} v{version.pk}"
+        version.save(update_fields=["name"])
+        activate(version)
+        if job is not None:
+            Job.objects.filter(pk=job.pk).update(model_version=version)
+    return version
+
+
+def run(job: Job, progress: ProgressReporter) -> None:
+    """Runner for training jobs (called by services.jobs.execute)."""
+    params = job.parameters
+    photos = list(product_photos(params["product_ids"]))
+    if not photos:
+        raise JobError("None of the selected products has a photo to learn from.")
+    started = time.monotonic()
+    trainer, summary, data = train(params, photos, progress)
+    progress(92, "Saving the model")
+    version = register_version(trainer, summary, data, params, job)
+    logger.info("job %s: trained %s in %.0f s (%d photos skipped)", job.pk, version, time.monotonic() - started, len(data.skipped))

@@ -1,0 +1,22 @@
+"""Turn a device name from settings ("cpu", "cuda", "auto") into a torch.device."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when available, else the CPU; asking for a missing CUDA raises ``ValueError``."""
+    if isinstance(device, torch.device):
+        name = device.type
+    else:
+        name = str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but CUDA is not available")
+        return torch.device(device) if isinstance(device, torch.device) else torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'auto'")

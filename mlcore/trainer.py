@@ -1,0 +1,333 @@
+"""Training loop for the class-conditional GAN: D step, G step, EMA, save/resume.
+
+Every random draw after construction (batches, noise, augmentation) comes from
+one CPU ``torch.Generator`` whose state is checkpointed, so a resumed run
+continues exactly as an uninterrupted one would, and two trainers with the
+same seed and data end with identical weights on the CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from .augment import diff_augment
+from .checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
+from .config import GANConfig
+from .devices import resolve_device
+from .ema import ema_decay_at, make_ema, recalibrate_batchnorm, update_ema
+from .networks import Discriminator, Generator
+from .objectives import losses_for, r1_penalty, sample_noise
+
+HISTORY_KEYS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
+GRID_COLUMNS = 8
+# Batches of the EMA generator's own samples used to recompute its BatchNorm statistics.
+CALIBRATION_BATCHES = 8
+
+Callback = Callable[[int, int, dict[str, float]], bool | None]
+
+
+def build_networks(config: GANConfig, seed: int) -> tuple[Generator, Discriminator]:
+    """Generator and discriminator initialised from ``seed`` on the CPU.
+
+    The global RNG is forked so building a model never disturbs the caller's
+    random state, and CPU init means the same seed gives the same weights on
+    every device.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Generator(config), Discriminator(config)
+
+
+def _check_dataset(config: GANConfig, images: torch.Tensor, labels: torch.Tensor) -> None:
+    size = config.image_size
+    if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):
+        raise ValueError(
+            f"images must be uint8 N x 3 x {size} x {size}, got {images.dtype} {tuple(images.shape)}"
+        )
+    if labels.dtype != torch.long or labels.dim() != 1 or len(labels) != len(images):
+        raise ValueError(f"labels must be a long tensor of length {len(images)}")
+    if len(images) == 0:
+        raise ValueError("cannot train on an empty dataset")
+    if int(labels.min()) < 0 or int(labels.max()) >= config.num_classes:
+        raise ValueError(f"labels must lie in [0, {config.num_classes - 1}]")
+
+
+class Trainer:
+    """Trains a ``GANConfig`` model on uint8 images with integer class labels."""
+
+    def __init__(
+        self,
+        config: GANConfig,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int = 32,
+        lr_g: float = 2e-4,
+        lr_d: float = 2e-4,
+        betas: tuple[float, float] = (0.0, 0.99),
+        ema_decay: float = 0.999,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        r1_gamma: float = 0.0,
+        r1_every: int = 16,
+    ) -> None:
+        _check_dataset(config, images, labels)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        if r1_every < 1:
+            raise ValueError(f"r1_every must be >= 1, got {r1_every}")
+        self.config = config
+        self.device = resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.lr_g, self.lr_d = float(lr_g), float(lr_d)
+        # Adam refuses a mix of int and float betas, and checkpoints store a list.
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.ema_decay = float(ema_decay)
+        self.seed = int(seed)
+        self.r1_gamma, self.r1_every = float(r1_gamma), int(r1_every)
+        self.d_loss_fn, self.g_loss_fn = losses_for(config.loss)
+
+        # The dataset is small (hundreds of photos), so it lives on the device as uint8.
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+
+        generator, discriminator = build_networks(config, self.seed)
+        self.generator = generator.to(self.device).train()
+        self.discriminator = discriminator.to(self.device).train()
+        self.generator_ema = make_ema(self.generator)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas)
+        self.rng = torch.Generator(device="cpu").manual_seed(self.seed)
+        self.step = 0
+        self.history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this trainer (plain python values)."""
+        return {
+            "batch_size": self.batch_size,
+            "lr_g": self.lr_g,
+            "lr_d": self.lr_d,
+            "betas": list(self.betas),
+            "ema_decay": self.ema_decay,
+            "seed": self.seed,
+            "r1_gamma": self.r1_gamma,
+            "r1_every": self.r1_every,
+        }
+
+    def _augment(self, images: torch.Tensor) -> torch.Tensor:
+        return diff_augment(images, self.config.augment, self.rng)
+
+    def _train_step(self) -> dict[str, torch.Tensor]:
+        G, D = self.generator, self.discriminator
+        index = torch.randint(0, len(self.images), (self.batch_size,), generator=self.rng).to(self.device)
+        real = self.images[index].float().div_(127.5).sub_(1.0)
+        labels = self.labels[index]
+        z = torch.randn(self.batch_size, self.config.z_dim, generator=self.rng).to(self.device)
+        # One generator forward serves both steps: detached for D, then through the updated D for G.
+        fake = G(z, labels)
+
+        D.requires_grad_(True)
+        # Real and fake in one batch: D has no batch statistics, so this equals two passes, faster.
+        logits = D(self._augment(torch.cat([real, fake.detach()])), torch.cat([labels, labels]))
+        real_logits, fake_logits = logits[: self.batch_size], logits[self.batch_size :]
+        d_loss = self.d_loss_fn(real_logits, fake_logits)
+        d_total = d_loss
+        if self.r1_gamma > 0 and self.step % self.r1_every == 0:
+            # Lazy R1 (StyleGAN2): every k steps, scaled by k to keep its average strength.
+            real_in = real.detach().requires_grad_(True)
+            penalty = r1_penalty(D(self._augment(real_in), labels), real_in)
+            d_total = d_total + penalty * (0.5 * self.r1_gamma * self.r1_every)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_total.backward()
+        self.opt_d.step()
+
+        # D's weights need no gradient in the G step; skipping them saves a third of its backward.
+        D.requires_grad_(False)
+        g_loss = self.g_loss_fn(D(self._augment(fake), labels))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        D.requires_grad_(True)
+
+        update_ema(self.generator_ema, G, ema_decay_at(self.step, self.ema_decay))
+        self.step += 1
+        return {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "d_real": real_logits.detach().mean(),
+            "d_fake": fake_logits.detach().mean(),
+        }
+
+    def _record(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+        """Append the mean losses since the last record to ``history``."""
+        means = {key: float(total) / count for key, total in sums.items()}
+        self.history["step"].append(self.step)
+        for key, value in means.items():
+            self.history[key].append(value)
+        return means
+
+    def fit(
+        self,
+        steps: int,
+        *,
+        max_seconds: float | None = None,
+        callback: Callback | None = None,
+        log_every: int = 10,
+    ) -> dict[str, Any]:
+        """Train ``steps`` more steps, or until ``max_seconds`` of wall clock would be exceeded.
+
+        ``callback(step, total_steps, losses)`` is called every ``log_every``
+        steps (counted globally, so resumed runs log at the same steps) and
+        after the last step; returning ``False`` stops training. ``losses`` are
+        means over the steps since the previous call. Returns a summary with
+        ``steps_done``, ``seconds``, ``images_per_second``, ``stopped``
+        ("completed" | "time" | "callback"), ``step`` and the final losses.
+        """
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        if log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {log_every}")
+        target = self.step + int(steps)
+        start = time.perf_counter()
+        steps_done, stopped = 0, "completed"
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        last_losses: dict[str, float] = {}
+        self.generator.train()
+        self.discriminator.train()
+        while self.step < target:
+            elapsed = time.perf_counter() - start
+            # Stop before a step that would likely overrun the budget, not after it.
+            mean_step = elapsed / steps_done if steps_done else 0.0
+            if max_seconds is not None and elapsed + mean_step > max_seconds:
+                stopped = "time"
+                break
+            for key, value in self._train_step().items():
+                sums[key] = sums[key] + value if key in sums else value
+            count += 1
+            steps_done += 1
+            if self.step % log_every == 0 or self.step == target:
+                last_losses = self._record(sums, count)
+                sums, count = {}, 0
+                if callback is not None and callback(self.step, target, dict(last_losses)) is False:
+                    stopped = "callback"
+                    break
+        if count:
+            # Stopped by the clock between log points: record the tail too.
+            last_losses = self._record(sums, count)
+            if callback is not None:
+                callback(self.step, target, dict(last_losses))
+        seconds = time.perf_counter() - start
+        return {
+            "steps_done": steps_done,
+            "step": self.step,
+            "seconds": seconds,
+            "images_per_second": steps_done * self.batch_size / seconds if seconds > 0 else 0.0,
+            "stopped": stopped,
+            "losses": last_losses,
+            **last_losses,
+        }
+
+    def calibrate_ema(self) -> None:
+        """Recompute the EMA generator's BatchNorm statistics from its own samples.
+
+        Deterministic (own fixed-seed noise, classes in turn) and invisible to
+        training: the next EMA update copies the raw statistics back.
+        """
+        noise = torch.Generator(device="cpu").manual_seed(self.seed + 1)
+        num_classes = self.config.num_classes
+
+        def batches():
+            for _ in range(CALIBRATION_BATCHES):
+                z = torch.randn(self.batch_size, self.config.z_dim, generator=noise)
+                labels = torch.arange(self.batch_size) % num_classes
+                yield z.to(self.device), labels.to(self.device)
+
+        recalibrate_batchnorm(self.generator_ema, batches())
+
+    def sample_grid(self, columns: int = GRID_COLUMNS) -> torch.Tensor:
+        """EMA samples, one row per class, in [-1, 1] on the CPU: (classes * columns) x 3 x S x S.
+
+        Every row uses the same fixed noise (seeded by the trainer seed), so grids
+        from successive steps are comparable and columns show class conditioning.
+        """
+        num_classes = self.config.num_classes
+        z = sample_noise(columns, self.config.z_dim, self.seed).repeat(num_classes, 1)
+        labels = torch.arange(num_classes).repeat_interleave(columns)
+        self.calibrate_ema()
+        with torch.inference_mode():
+            return self.generator_ema(z.to(self.device), labels.to(self.device)).cpu()
+
+    def state_payload(self) -> dict[str, Any]:
+        """Everything ``resume`` needs, as plain data and state_dicts."""
+        self.calibrate_ema()
+        return {
+            "kind": self.config.kind,
+            "config": self.config.to_dict(),
+            "generator_ema": self.generator_ema.state_dict(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "optimizer_g": self.opt_g.state_dict(),
+            "optimizer_d": self.opt_d.state_dict(),
+            "step": self.step,
+            "history": {key: list(values) for key, values in self.history.items()},
+            "hyperparameters": self.hyperparameters(),
+            "rng": {"seed": self.seed, "state": self.rng.get_state()},
+        }
+
+    def save(self, target: CheckpointTarget) -> None:
+        """Write a checkpoint (path or binary file object) that ``resume`` and ``Sampler`` read."""
+        save_checkpoint(self.state_payload(), target)
+
+    @classmethod
+    def resume(
+        cls,
+        source: CheckpointSource,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        device: str | torch.device = "cpu",
+    ) -> Trainer:
+        """Rebuild a trainer from ``save``'s checkpoint to continue training on ``images``."""
+        ckpt = load_checkpoint(source, map_location="cpu")
+        missing = [key for key in _RESUME_KEYS if key not in ckpt]
+        if missing:
+            raise ValueError(f"checkpoint cannot resume training, it lacks {missing}")
+        config = GANConfig.from_dict(ckpt["config"])
+        hyper = dict(ckpt["hyperparameters"])
+        hyper["betas"] = tuple(hyper["betas"])
+        trainer = cls(config, images, labels, device=device, **hyper)
+        trainer.generator.load_state_dict(ckpt["generator"])
+        trainer.generator_ema.load_state_dict(ckpt["generator_ema"])
+        trainer.discriminator.load_state_dict(ckpt["discriminator"])
+        trainer.opt_g.load_state_dict(ckpt["optimizer_g"])
+        trainer.opt_d.load_state_dict(ckpt["optimizer_d"])
+        trainer.rng.set_state(ckpt["rng"]["state"])
+        trainer.step = int(ckpt["step"])
+        trainer.history = {key: list(ckpt["history"].get(key, [])) for key in HISTORY_KEYS}
+        return trainer
+
+
+_RESUME_KEYS = (
+    "generator_ema",
+    "generator",
+    "discriminator",
+    "optimizer_g",
+    "optimizer_d",
+    "step",
+    "history",
+    "hyperparameters",
+    "rng",
+)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters (for logs and reports)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

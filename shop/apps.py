@@ -1,0 +1,8 @@
+"""App configuration of the demo shop."""
+from django.apps import AppConfig
+
+
+class ShopConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "shop"
+    verbose_name = "Shop"
