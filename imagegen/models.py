@@ -141,8 +141,6 @@ class GeneratedImage(models.Model):
     image = models.ImageField(
         upload_to=generated_image_path,
         storage=imagegen_storage,
-        width_field="width",
-        height_field="height",
         max_length=255,
     )
     width = models.PositiveIntegerField(default=0)

@@ -58,6 +58,7 @@ class GANConfig:
 
     @property
     def num_classes(self) -> int:
+        """How many classes the model conditions on."""
         return len(self.classes)
 
     @property

@@ -90,7 +90,9 @@ class Sampler:
             raise ValueError("labels must not be empty")
         if int(labels.min()) < 0 or int(labels.max()) >= len(self.classes):
             raise ValueError(f"labels must lie in [0, {len(self.classes) - 1}]")
-        z = sample_noise(len(labels), self.config.z_dim, seed)
+        return self._forward(sample_noise(len(labels), self.config.z_dim, seed), labels)
+
+    def _forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         chunks = [
             self.generator(z[i : i + CHUNK].to(self.device), labels[i : i + CHUNK].to(self.device)).cpu()
             for i in range(0, len(labels), CHUNK)
@@ -103,6 +105,22 @@ class Sampler:
         if not isinstance(count, int) or count < 1:
             raise ValueError(f"count must be an int >= 1, got {count!r}")
         images = tensor_to_images(self.generate_tensor([index] * count, seed))
+        for img in images:
+            img.info[CLASS_INFO_KEY] = class_name
+        return images
+
+    @torch.inference_mode()
+    def generate_seeds(self, class_name: str, seeds: Sequence[int]) -> list[Image.Image]:
+        """One image of ``class_name`` per seed, in one batched pass.
+
+        Image i is ``generate(class_name, 1, seeds[i])`` (up to float rounding of the batched kernels),
+        so every stored image can be reproduced from its own seed alone.
+        """
+        index = self.class_index(class_name)
+        if not seeds:
+            raise ValueError("seeds must not be empty")
+        z = torch.cat([sample_noise(1, self.config.z_dim, seed) for seed in seeds])
+        images = tensor_to_images(self._forward(z, torch.full((len(seeds),), index, dtype=torch.long)))
         for img in images:
             img.info[CLASS_INFO_KEY] = class_name
         return images

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
 
 from .augment import diff_augment
 from .checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
@@ -327,7 +326,3 @@ _RESUME_KEYS = (
     "rng",
 )
 
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters (for logs and reports)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,7 +1,9 @@
 """The services layer, run in-process: validation, the job state machine, generation and training."""
 import hashlib
 
+import numpy as np
 import pytest
+from PIL import Image
 from django.core.exceptions import ValidationError
 
 from imagegen import services
@@ -50,10 +52,12 @@ def test_generate_job_attaches_reproducible_images(trained_version):
     assert image_digests(product) == image_digests(other)
 
     services.execute(request_generation(other, count=1, seed=6).pk)
-    # Image i of a job uses seed + i, so a single image with seed 6 equals the second image of the first job.
+    # Image i of a job uses seed + i, so a single image with seed 6 equals the second image of the first job
+    # (batched and single passes may round a pixel differently: at most 1 level of 255 apart).
     seeds6 = GeneratedImage.objects.filter(product=other, seed=6).order_by("id")
     with seeds6[0].image.open("rb") as a, seeds6[1].image.open("rb") as b:
-        assert a.read() == b.read()
+        single, batched = (np.asarray(Image.open(f).convert("RGB"), dtype=np.int16) for f in (a, b))
+    assert np.abs(single - batched).max() <= 1
 
 
 def test_execute_claims_a_job_once(trained_version):

@@ -34,7 +34,7 @@ class ProductGenerateView(APIView):
         except DjangoValidationError as exc:
             raise _as_api_error(exc) from exc
         body = JobSerializer(job, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])})
 
 
 class JobDetailView(generics.RetrieveAPIView):

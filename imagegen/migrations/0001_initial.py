@@ -72,7 +72,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(choices=[('generated', 'Generated')], default='generated', max_length=32)),
-                ('image', models.ImageField(height_field='height', max_length=255, storage=imagegen.models.imagegen_storage, upload_to=imagegen.models.generated_image_path, width_field='width')),
+                ('image', models.ImageField(max_length=255, storage=imagegen.models.imagegen_storage, upload_to=imagegen.models.generated_image_path)),
                 ('width', models.PositiveIntegerField(default=0)),
                 ('height', models.PositiveIntegerField(default=0)),
                 ('source_image', models.CharField(blank=True, help_text='Storage name of the photo this image was made from, if any.', max_length=255)),

@@ -63,6 +63,8 @@ def run(job: Job, progress: ProgressReporter) -> None:
                 model_version=version,
                 job=job,
                 seed=image_seed,
+                width=image.width,
+                height=image.height,
                 parameters={"kind": kind, "category": category},
                 quality_score=score,
                 review_state=settings.DEFAULT_REVIEW_STATE,

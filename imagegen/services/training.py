@@ -45,7 +45,7 @@ def training_parameters(
     device: str | None = None,
 ) -> dict:
     """Validated, complete parameters of a training run (defaults from settings)."""
-    image_size = image_size or settings.IMAGE_SIZE
+    image_size = settings.IMAGE_SIZE if image_size is None else image_size
     if image_size not in (64, 128):
         raise ValidationError({"image_size": "Image size must be 64 or 128."})
     if steps is not None and epochs is not None:
@@ -56,7 +56,7 @@ def training_parameters(
         raise ValidationError({"steps": "Steps must be a positive number."})
     if epochs is not None and not 0 < epochs <= 100_000:
         raise ValidationError({"epochs": "Epochs must be a positive number."})
-    batch_size = batch_size or settings.TRAIN_BATCH_SIZE
+    batch_size = settings.TRAIN_BATCH_SIZE if batch_size is None else batch_size
     if not 1 <= batch_size <= 4096:
         raise ValidationError({"batch_size": "Batch size must be from 1 to 4096."})
     max_minutes = max_minutes if max_minutes is not None else settings.TRAIN_MAX_MINUTES
