@@ -9,9 +9,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from .. import services
 from ..models import GeneratedImage
+from .readonly import ReadOnlyModelAdmin
 from .widgets import state_badge, thumbnail
 
 REVIEW_PERMISSION = "imagegen.review_generatedimage"
+
+
+@admin.display(description="Quality", ordering="quality_score")
+def quality(obj: GeneratedImage) -> str:
+    return "—" if obj.quality_score is None else f"{obj.quality_score:.2f}"
 
 
 def _review_buttons(image: GeneratedImage):
@@ -32,7 +38,7 @@ class GeneratedImageInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ("preview", "review", "actions_", "quality_score", "seed", "model_version", "created_at")
+    fields = ("preview", "review", "actions_", quality, "seed", "model_version", "created_at")
     readonly_fields = fields
     verbose_name_plural = "Generated images"
 
@@ -56,18 +62,12 @@ class GeneratedImageInline(admin.TabularInline):
 
 
 @admin.register(GeneratedImage)
-class GeneratedImageAdmin(admin.ModelAdmin):
-    list_display = ("id", "preview", "product", "kind", "review", "quality_score", "seed", "model_version", "created_at")
+class GeneratedImageAdmin(ReadOnlyModelAdmin):
+    list_display = ("id", "preview", "product", "kind", "review", quality, "seed", "model_version", "created_at")
     list_filter = ("review_state", "kind", "model_version")
     list_select_related = ("product", "model_version")
-    readonly_fields = [f.name for f in GeneratedImage._meta.fields] + ["preview"]
+    readonly_fields = ["preview"]
     actions = ["approve", "reject"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_review_permission(self, request):
         return request.user.has_perm(REVIEW_PERMISSION)

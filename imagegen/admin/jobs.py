@@ -3,22 +3,16 @@ from django.contrib import admin, messages
 
 from .. import services
 from ..models import Job
+from .readonly import ReadOnlyModelAdmin
 from .widgets import progress_bar, state_badge
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "kind", "status", "progress_", "message", "product", "model_version", "requested_by", "attempts", "created_at", "finished_at")
     list_filter = ("state", "kind")
     list_select_related = ("product", "model_version", "requested_by")
-    readonly_fields = [f.name for f in Job._meta.fields]
     actions = ["cancel_jobs"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("imagegen.change_job")

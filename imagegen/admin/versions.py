@@ -4,21 +4,16 @@ from django.utils.html import format_html_join
 
 from .. import services
 from ..models import ModelVersion
+from .readonly import ReadOnlyModelAdmin
 from .widgets import thumbnail
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyModelAdmin):
     list_display = ("__str__", "kind", "is_active", "categories_", "image_count", "metrics_", "grid", "created_at")
     list_filter = ("kind", "is_active")
-    readonly_fields = [f.name for f in ModelVersion._meta.fields] + ["grid_large", "curve_large"]
+    readonly_fields = ["grid_large", "curve_large"]
     actions = ["activate", "deactivate"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_activate_permission(self, request):
         return request.user.has_perm("imagegen.change_modelversion")

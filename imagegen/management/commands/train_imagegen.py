@@ -75,8 +75,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Metrics: {version.metrics}")
         if opts["out"]:
             opts["out"].mkdir(parents=True, exist_ok=True)
-            for field in (version.sample_grid, version.loss_curve):
-                with field.open("rb") as src, open(opts["out"] / Path(field.name).name, "wb") as dst:
+            for field, name in ((version.sample_grid, "sample_grid.png"), (version.loss_curve, "loss_curve.png")):
+                with field.open("rb") as src, open(opts["out"] / name, "wb") as dst:
                     shutil.copyfileobj(src, dst)
             self.stdout.write(f"Wrote the sample grid and loss curves to {opts['out']}")
 
