@@ -132,6 +132,13 @@ def celery_worker_process(django_db_setup, django_db_blocker, redis_url, worker_
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+    # Connections the live server's request threads opened are not closed when those threads end; drop
+    # them so that the test database can be removed at the end of the session.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
