@@ -17,6 +17,14 @@ class JobAdmin(ReadOnlyModelAdmin):
     def has_cancel_permission(self, request):
         return request.user.has_perm("imagegen.change_job")
 
+    # While jobs are queued or running, the list reloads itself so progress moves without a click.
+    refresh_seconds = 5
+
+    def changelist_view(self, request, extra_context=None):
+        active = Job.objects.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]).exists()
+        context = {"imagegen_jobs_active": active, "imagegen_refresh_seconds": self.refresh_seconds}
+        return super().changelist_view(request, {**context, **(extra_context or {})})
+
     @admin.display(description="State", ordering="state")
     def status(self, obj):
         return state_badge(obj.state, obj.get_state_display())

@@ -160,7 +160,9 @@ def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter |
 
     def on_step(step: int, target: int, losses: dict) -> None:
         done, total = step - start_step, target - start_step
-        report(5 + 85 * done / max(total, 1), f"Step {done}/{total} · D {losses['d_loss']:.3f} · G {losses['g_loss']:.3f}")
+        # Each kind reports its own loss terms (a GAN's d_loss/g_loss, a VAE's recon/kl): show what is there.
+        terms = " · ".join(f"{name} {value:.3f}" for name, value in list(losses.items())[:4])
+        report(5 + 85 * done / max(total, 1), f"Step {done}/{total} · {terms}")
 
     max_seconds = params["max_minutes"] * 60 if params.get("max_minutes") else None
     summary = trainer.fit(steps, max_seconds=max_seconds, callback=on_step)
