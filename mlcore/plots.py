@@ -19,22 +19,16 @@ def save_sample_grid(images: torch.Tensor, target: PlotTarget, nrow: int) -> Non
 
 
 def save_loss_curves(history: dict[str, list[float]], target: PlotTarget) -> None:
-    """Plot D/G losses (and mean D logits on real/fake, when present) against step, as PNG."""
+    """Plot every recorded term (a GAN's d_loss/g_loss/d_real/d_fake, a VAE's loss/recon/kl) against
+    step, one panel each (their scales differ by orders of magnitude), as PNG."""
     # A bare Figure needs no pyplot and no backend switch, so it is safe in web workers.
-    fig = Figure(figsize=(8, 3.2), dpi=100)
     steps = history.get("step", [])
-    loss_ax, logit_ax = fig.subplots(1, 2)
-    for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
-        if history.get(key):
-            loss_ax.plot(steps, history[key], label=label)
-    loss_ax.set_title("losses")
-    loss_ax.set_xlabel("step")
-    loss_ax.legend(loc="best")
-    for key, label in (("d_real", "D(real)"), ("d_fake", "D(fake)")):
-        if history.get(key):
-            logit_ax.plot(steps, history[key], label=label)
-    logit_ax.set_title("mean discriminator logits")
-    logit_ax.set_xlabel("step")
-    logit_ax.legend(loc="best")
+    keys = [key for key, values in history.items() if key != "step" and values]
+    fig = Figure(figsize=(max(3.2 * len(keys), 4.0), 3.0), dpi=100)
+    for ax, key in zip(fig.subplots(1, max(len(keys), 1), squeeze=False)[0], keys or [None]):
+        if key is not None:
+            ax.plot(steps, history[key])
+            ax.set_title(key)
+        ax.set_xlabel("step")
     fig.tight_layout()
     fig.savefig(target, format="png")

@@ -9,6 +9,8 @@ from typing import Any
 # kind -> (config class, trainer class, sampler class), as "module:attribute" paths.
 KINDS: dict[str, tuple[str, str, str]] = {
     "cgan": ("mlcore.config:GANConfig", "mlcore.trainer:Trainer", "mlcore.sampler:Sampler"),
+    "vae": ("mlcore.vae.config:VAEConfig", "mlcore.vae.trainer:Trainer", "mlcore.vae.sampler:Sampler"),
+    "cvae": ("mlcore.vae.config:CVAEConfig", "mlcore.vae.trainer:Trainer", "mlcore.vae.sampler:Sampler"),
 }
 
 

@@ -184,3 +184,19 @@ def test_sampler_is_loaded_once_per_process(trained_version, monkeypatch):
     for seed in (1, 2, 3):
         services.execute(request_generation(trained_version.test_products[0], count=1, seed=seed).pk)
     assert loads["n"] == 1
+
+
+@pytest.mark.parametrize("kind", ["vae", "cvae"])
+def test_vae_kinds_train_and_generate_through_the_same_services(make_products, kind):
+    products = make_products({"dress": 5, "hat": 4})
+    job = services.execute(request_training([p.pk for p in products], kind=kind, steps=3, batch_size=4, device="cpu").pk)
+    assert job.state == Job.State.SUCCEEDED, job.error
+    version = job.model_version
+    assert version.kind == kind and version.config["kind"] == kind and set(version.metrics) >= {"recon", "kl"}
+    assert services.version_for("cgan", "dress") is None  # kinds do not stand in for each other
+
+    generated = services.execute(request_generation(products[0], count=2, seed=9, kind=kind).pk)
+    assert generated.state == Job.State.SUCCEEDED, generated.error
+    rows = GeneratedImage.objects.filter(job=generated).order_by("seed")
+    assert [r.seed for r in rows] == [9, 10] and all(r.model_version == version for r in rows)
+    assert all(0.0 <= r.quality_score <= 1.0 and (r.width, r.height) == (64, 64) for r in rows)

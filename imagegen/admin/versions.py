@@ -10,9 +10,9 @@ from .widgets import thumbnail
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyModelAdmin):
-    list_display = ("__str__", "kind", "is_active", "categories_", "image_count", "metrics_", "grid", "created_at")
+    list_display = ("__str__", "grid", "kind", "is_active", "categories_", "image_count", "training", "created_at")
     list_filter = ("kind", "is_active")
-    readonly_fields = ["grid_large", "curve_large"]
+    readonly_fields = ["metrics_", "grid_large", "curve_large"]
     actions = ["activate", "deactivate"]
 
     def has_activate_permission(self, request):
@@ -21,6 +21,11 @@ class ModelVersionAdmin(ReadOnlyModelAdmin):
     @admin.display(description="Categories")
     def categories_(self, obj):
         return ", ".join(obj.categories)
+
+    @admin.display(description="Training")
+    def training(self, obj):
+        shown = [(k, obj.metrics[k]) for k in ("steps", "seconds", "images_per_second") if k in obj.metrics]
+        return format_html_join(", ", "{}: {}", shown)
 
     @admin.display(description="Metrics")
     def metrics_(self, obj):

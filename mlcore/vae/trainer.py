@@ -1,0 +1,245 @@
+"""Training loop for the "vae" and "cvae" kinds: ELBO step, EMA, save/resume.
+
+Same interface as ``mlcore.trainer.Trainer`` (what imagegen's services use).
+Every random draw after construction (batch indices, reparameterisation noise)
+comes from one CPU ``torch.Generator`` whose state is checkpointed, so a resumed
+run continues exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
+from ..devices import resolve_device
+from ..ema import ema_decay_at, make_ema, update_ema
+from ..objectives import sample_noise
+from ..trainer import _check_dataset
+from .config import VAE_KINDS, VAEConfig, config_from_dict
+from .networks import VAE
+from .objectives import elbo_terms, kl_weight, reparameterize
+
+LOSS_KEYS = ("loss", "recon", "kl")
+HISTORY_KEYS = ("step", *LOSS_KEYS)
+GRID_COLUMNS = 8
+
+Callback = Callable[[int, int, dict[str, float]], bool | None]
+
+
+def build_model(config: VAEConfig, seed: int) -> VAE:
+    """Encoder + decoder initialised from ``seed`` on the CPU, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return VAE(config)
+
+
+class Trainer:
+    """Trains a ``VAEConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N)."""
+
+    def __init__(
+        self,
+        config: VAEConfig,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int = 32,
+        lr: float = 5e-4,
+        betas: tuple[float, float] = (0.9, 0.999),
+        ema_decay: float = 0.999,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if not isinstance(config, VAEConfig):
+            raise ValueError(f"config must be a VAEConfig, got {type(config).__name__}")
+        _check_dataset(config, images, labels)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        self.config = config
+        self.device = resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.ema_decay = float(ema_decay)
+        self.seed = int(seed)
+
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        self.model = build_model(config, self.seed).to(self.device).train()
+        # EMA of encoder and decoder together; its decoder is what samples.
+        self.model_ema = make_ema(self.model)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
+        self.rng = torch.Generator(device="cpu").manual_seed(self.seed)
+        self.step = 0
+        self.history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this trainer (plain python values)."""
+        return {
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "betas": list(self.betas),
+            "ema_decay": self.ema_decay,
+            "seed": self.seed,
+        }
+
+    def _labels_for(self, labels: torch.Tensor) -> torch.Tensor | None:
+        return labels if self.config.conditional else None
+
+    def _train_step(self) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        index = torch.randint(0, len(self.images), (self.batch_size,), generator=self.rng).to(self.device)
+        x = self.images[index].float().div_(127.5).sub_(1.0)
+        labels = self._labels_for(self.labels[index])
+        eps = torch.randn(self.batch_size, cfg.latent_dim, generator=self.rng).to(self.device)
+        mu, logvar = self.model.encoder(x, labels)
+        x_hat = self.model.decoder(reparameterize(mu, logvar, eps), labels)
+        terms = elbo_terms(
+            x_hat, x, mu, logvar, sigma=cfg.recon_sigma,
+            kl_scale=kl_weight(self.step, cfg.beta, cfg.kl_warmup_steps),
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.optimizer.step()
+        update_ema(self.model_ema, self.model, ema_decay_at(self.step, self.ema_decay))
+        self.step += 1
+        return {key: value.detach() for key, value in terms.items()}
+
+    def _record(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+        means = {key: float(total) / count for key, total in sums.items()}
+        self.history["step"].append(self.step)
+        for key, value in means.items():
+            self.history[key].append(value)
+        return means
+
+    def fit(
+        self,
+        steps: int,
+        *,
+        max_seconds: float | None = None,
+        callback: Callback | None = None,
+        log_every: int = 10,
+    ) -> dict[str, Any]:
+        """Train ``steps`` more steps, or until ``max_seconds`` of wall clock would be exceeded.
+
+        ``callback(step, total_steps, losses)`` gets the means of "loss", "recon"
+        and "kl" since its previous call, every ``log_every`` global steps and
+        after the last; returning ``False`` stops. Returns ``steps_done``,
+        ``step``, ``seconds``, ``images_per_second``, ``stopped``
+        ("completed" | "time" | "callback"), ``losses`` and the losses flattened.
+        """
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        if log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {log_every}")
+        target = self.step + int(steps)
+        start = time.perf_counter()
+        steps_done, stopped = 0, "completed"
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        last_losses: dict[str, float] = {}
+        self.model.train()
+        while self.step < target:
+            elapsed = time.perf_counter() - start
+            mean_step = elapsed / steps_done if steps_done else 0.0
+            if max_seconds is not None and elapsed + mean_step > max_seconds:
+                stopped = "time"
+                break
+            for key, value in self._train_step().items():
+                sums[key] = sums[key] + value if key in sums else value
+            count += 1
+            steps_done += 1
+            if self.step % log_every == 0 or self.step == target:
+                last_losses = self._record(sums, count)
+                sums, count = {}, 0
+                if callback is not None and callback(self.step, target, dict(last_losses)) is False:
+                    stopped = "callback"
+                    break
+        if count:
+            last_losses = self._record(sums, count)
+            if callback is not None:
+                callback(self.step, target, dict(last_losses))
+        seconds = time.perf_counter() - start
+        return {
+            "steps_done": steps_done,
+            "step": self.step,
+            "seconds": seconds,
+            "images_per_second": steps_done * self.batch_size / seconds if seconds > 0 else 0.0,
+            "stopped": stopped,
+            "losses": last_losses,
+            **last_losses,
+        }
+
+    def grid_inputs(self, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fixed (trainer-seeded) noise and labels of ``sample_grid``: num_classes rows of ``columns``.
+
+        "cvae": every row (one per class) reuses the same noise, so columns show the conditioning.
+        "vae": the rows hold distinct samples (the class is not an input).
+        """
+        rows = self.config.num_classes
+        if self.config.conditional:
+            z = sample_noise(columns, self.config.latent_dim, self.seed).repeat(rows, 1)
+        else:
+            z = sample_noise(rows * columns, self.config.latent_dim, self.seed)
+        return z, torch.arange(rows).repeat_interleave(columns)
+
+    def sample_grid(self, columns: int = GRID_COLUMNS) -> torch.Tensor:
+        """EMA decoder samples in [-1, 1] on the CPU: (num_classes * columns) x 3 x S x S."""
+        z, labels = self.grid_inputs(columns)
+        with torch.inference_mode():
+            out = self.model_ema.decoder(z.to(self.device), self._labels_for(labels.to(self.device)))
+        return out.cpu()
+
+    def state_payload(self) -> dict[str, Any]:
+        """Everything ``resume`` and the sampler need, as plain data and state_dicts."""
+        return {
+            "kind": self.config.kind,
+            "config": self.config.to_dict(),
+            "model_ema": self.model_ema.state_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "history": {key: list(values) for key, values in self.history.items()},
+            "hyperparameters": self.hyperparameters(),
+            "rng": {"seed": self.seed, "state": self.rng.get_state()},
+        }
+
+    def save(self, target: CheckpointTarget) -> None:
+        """Write a checkpoint (path or binary file object) that ``resume`` and the sampler read."""
+        save_checkpoint(self.state_payload(), target)
+
+    @classmethod
+    def resume(
+        cls,
+        source: CheckpointSource,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        device: str | torch.device = "cpu",
+    ) -> Trainer:
+        """Rebuild a trainer from ``save``'s checkpoint to continue training on ``images``."""
+        ckpt = load_checkpoint(source, map_location="cpu")
+        if ckpt["kind"] not in VAE_KINDS:
+            raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not one of {VAE_KINDS}")
+        missing = [key for key in _RESUME_KEYS if key not in ckpt]
+        if missing:
+            raise ValueError(f"checkpoint cannot resume training, it lacks {missing}")
+        config = config_from_dict(ckpt["config"])
+        hyper = dict(ckpt["hyperparameters"])
+        hyper["betas"] = tuple(hyper["betas"])
+        trainer = cls(config, images, labels, device=device, **hyper)
+        trainer.model.load_state_dict(ckpt["model"])
+        trainer.model_ema.load_state_dict(ckpt["model_ema"])
+        trainer.optimizer.load_state_dict(ckpt["optimizer"])
+        trainer.rng.set_state(ckpt["rng"]["state"])
+        trainer.step = int(ckpt["step"])
+        trainer.history = {key: list(ckpt["history"].get(key, [])) for key in HISTORY_KEYS}
+        return trainer
+
+
+_RESUME_KEYS = ("model_ema", "model", "optimizer", "step", "history", "hyperparameters", "rng")
