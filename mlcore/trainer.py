@@ -8,8 +8,6 @@ same seed and data end with identical weights on the CPU.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -18,6 +16,7 @@ from .augment import diff_augment
 from .checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
 from .config import GANConfig
 from .devices import resolve_device
+from .fitting import FitLoop
 from .ema import ema_decay_at, make_ema, recalibrate_batchnorm, update_ema
 from .networks import Discriminator, Generator
 from .objectives import losses_for, r1_penalty, sample_noise
@@ -27,7 +26,6 @@ GRID_COLUMNS = 8
 # Batches of the EMA generator's own samples used to recompute its BatchNorm statistics.
 CALIBRATION_BATCHES = 8
 
-Callback = Callable[[int, int, dict[str, float]], bool | None]
 
 
 def build_networks(config: GANConfig, seed: int) -> tuple[Generator, Discriminator]:
@@ -56,7 +54,7 @@ def _check_dataset(config: GANConfig, images: torch.Tensor, labels: torch.Tensor
         raise ValueError(f"labels must lie in [0, {config.num_classes - 1}]")
 
 
-class Trainer:
+class Trainer(FitLoop):
     """Trains a ``GANConfig`` model on uint8 images with integer class labels."""
 
     def __init__(
@@ -164,75 +162,9 @@ class Trainer:
             "d_fake": fake_logits.detach().mean(),
         }
 
-    def _record(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
-        """Append the mean losses since the last record to ``history``."""
-        means = {key: float(total) / count for key, total in sums.items()}
-        self.history["step"].append(self.step)
-        for key, value in means.items():
-            self.history[key].append(value)
-        return means
-
-    def fit(
-        self,
-        steps: int,
-        *,
-        max_seconds: float | None = None,
-        callback: Callback | None = None,
-        log_every: int = 10,
-    ) -> dict[str, Any]:
-        """Train ``steps`` more steps, or until ``max_seconds`` of wall clock would be exceeded.
-
-        ``callback(step, total_steps, losses)`` is called every ``log_every``
-        steps (counted globally, so resumed runs log at the same steps) and
-        after the last step; returning ``False`` stops training. ``losses`` are
-        means over the steps since the previous call. Returns a summary with
-        ``steps_done``, ``seconds``, ``images_per_second``, ``stopped``
-        ("completed" | "time" | "callback"), ``step`` and the final losses.
-        """
-        if steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}")
-        if log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {log_every}")
-        target = self.step + int(steps)
-        start = time.perf_counter()
-        steps_done, stopped = 0, "completed"
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
-        last_losses: dict[str, float] = {}
+    def _train_mode(self) -> None:
         self.generator.train()
         self.discriminator.train()
-        while self.step < target:
-            elapsed = time.perf_counter() - start
-            # Stop before a step that would likely overrun the budget, not after it.
-            mean_step = elapsed / steps_done if steps_done else 0.0
-            if max_seconds is not None and elapsed + mean_step > max_seconds:
-                stopped = "time"
-                break
-            for key, value in self._train_step().items():
-                sums[key] = sums[key] + value if key in sums else value
-            count += 1
-            steps_done += 1
-            if self.step % log_every == 0 or self.step == target:
-                last_losses = self._record(sums, count)
-                sums, count = {}, 0
-                if callback is not None and callback(self.step, target, dict(last_losses)) is False:
-                    stopped = "callback"
-                    break
-        if count:
-            # Stopped by the clock between log points: record the tail too.
-            last_losses = self._record(sums, count)
-            if callback is not None:
-                callback(self.step, target, dict(last_losses))
-        seconds = time.perf_counter() - start
-        return {
-            "steps_done": steps_done,
-            "step": self.step,
-            "seconds": seconds,
-            "images_per_second": steps_done * self.batch_size / seconds if seconds > 0 else 0.0,
-            "stopped": stopped,
-            "losses": last_losses,
-            **last_losses,
-        }
 
     def calibrate_ema(self) -> None:
         """Recompute the EMA generator's BatchNorm statistics from its own samples.

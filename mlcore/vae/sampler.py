@@ -10,14 +10,13 @@ from PIL import Image
 from ..checkpoint import CheckpointSource, load_checkpoint
 from ..data import stack_images
 from ..devices import resolve_device
-from ..objectives import sample_noise
-from ..sampler import CHUNK, CLASS_INFO_KEY, tensor_to_images
+from ..sampling import CHUNK, CLASS_INFO_KEY, SamplerBase
 from .config import VAE_KINDS, VAEConfig, config_from_dict
 from .networks import VAE
 from .objectives import gaussian_nll, kl_divergence
 
 
-class Sampler:
+class Sampler(SamplerBase):
     """The EMA encoder/decoder of a checkpoint, frozen for inference.
 
     For the unconditional "vae" kind, ``class_name`` arguments are checked
@@ -52,15 +51,11 @@ class Sampler:
             device=resolve_device(device),
         )
 
-    def class_index(self, class_name: str) -> int:
-        """Class id of ``class_name``; ``KeyError`` listing the known classes otherwise."""
-        try:
-            return self.classes.index(class_name)
-        except ValueError:
-            raise KeyError(f"unknown class {class_name!r}; known classes: {', '.join(self.classes)}") from None
-
     def _labels(self, labels: torch.Tensor) -> torch.Tensor | None:
         return labels.to(self.device) if self.config.conditional else None
+
+    def _forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.decode(z, labels)
 
     @torch.inference_mode()
     def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -70,38 +65,6 @@ class Sampler:
             for i in range(0, len(z), CHUNK)
         ]
         return torch.cat(chunks)
-
-    @torch.inference_mode()
-    def generate_tensor(self, labels: Sequence[int] | torch.Tensor, seed: int) -> torch.Tensor:
-        """Images for class ids ``labels`` from prior noise seeded by ``seed``: N x 3 x S x S in [-1, 1], CPU."""
-        labels = torch.as_tensor(labels, dtype=torch.long).flatten()
-        if len(labels) == 0:
-            raise ValueError("labels must not be empty")
-        if int(labels.min()) < 0 or int(labels.max()) >= len(self.classes):
-            raise ValueError(f"labels must lie in [0, {len(self.classes) - 1}]")
-        return self.decode(sample_noise(len(labels), self.config.latent_dim, seed), labels)
-
-    def generate(self, class_name: str, count: int, seed: int) -> list[Image.Image]:
-        """``count`` RGB images of ``class_name``; the same seed always gives the same images."""
-        index = self.class_index(class_name)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"count must be an int >= 1, got {count!r}")
-        return self._tag(tensor_to_images(self.generate_tensor([index] * count, seed)), class_name)
-
-    def generate_seeds(self, class_name: str, seeds: Sequence[int]) -> list[Image.Image]:
-        """One image per seed in one batched pass; image i is ``generate(class_name, 1, seeds[i])``."""
-        index = self.class_index(class_name)
-        if not seeds:
-            raise ValueError("seeds must not be empty")
-        z = torch.cat([sample_noise(1, self.config.latent_dim, seed) for seed in seeds])
-        images = self.decode(z, torch.full((len(seeds),), index, dtype=torch.long))
-        return self._tag(tensor_to_images(images), class_name)
-
-    @staticmethod
-    def _tag(images: list[Image.Image], class_name: str) -> list[Image.Image]:
-        for img in images:
-            img.info[CLASS_INFO_KEY] = class_name
-        return images
 
     def _class_names(self, images: list[Image.Image], class_name: str | Sequence[str] | None) -> list[str | None]:
         if isinstance(class_name, str):

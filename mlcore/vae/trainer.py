@@ -8,14 +8,13 @@ run continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ..checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
 from ..devices import resolve_device
+from ..fitting import FitLoop
 from ..ema import ema_decay_at, make_ema, update_ema
 from ..objectives import sample_noise
 from ..trainer import _check_dataset
@@ -27,7 +26,6 @@ LOSS_KEYS = ("loss", "recon", "kl")
 HISTORY_KEYS = ("step", *LOSS_KEYS)
 GRID_COLUMNS = 8
 
-Callback = Callable[[int, int, dict[str, float]], bool | None]
 
 
 def build_model(config: VAEConfig, seed: int) -> VAE:
@@ -37,7 +35,7 @@ def build_model(config: VAEConfig, seed: int) -> VAE:
         return VAE(config)
 
 
-class Trainer:
+class Trainer(FitLoop):
     """Trains a ``VAEConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N)."""
 
     def __init__(
@@ -110,70 +108,8 @@ class Trainer:
         self.step += 1
         return {key: value.detach() for key, value in terms.items()}
 
-    def _record(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
-        means = {key: float(total) / count for key, total in sums.items()}
-        self.history["step"].append(self.step)
-        for key, value in means.items():
-            self.history[key].append(value)
-        return means
-
-    def fit(
-        self,
-        steps: int,
-        *,
-        max_seconds: float | None = None,
-        callback: Callback | None = None,
-        log_every: int = 10,
-    ) -> dict[str, Any]:
-        """Train ``steps`` more steps, or until ``max_seconds`` of wall clock would be exceeded.
-
-        ``callback(step, total_steps, losses)`` gets the means of "loss", "recon"
-        and "kl" since its previous call, every ``log_every`` global steps and
-        after the last; returning ``False`` stops. Returns ``steps_done``,
-        ``step``, ``seconds``, ``images_per_second``, ``stopped``
-        ("completed" | "time" | "callback"), ``losses`` and the losses flattened.
-        """
-        if steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}")
-        if log_every < 1:
-            raise ValueError(f"log_every must be >= 1, got {log_every}")
-        target = self.step + int(steps)
-        start = time.perf_counter()
-        steps_done, stopped = 0, "completed"
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
-        last_losses: dict[str, float] = {}
+    def _train_mode(self) -> None:
         self.model.train()
-        while self.step < target:
-            elapsed = time.perf_counter() - start
-            mean_step = elapsed / steps_done if steps_done else 0.0
-            if max_seconds is not None and elapsed + mean_step > max_seconds:
-                stopped = "time"
-                break
-            for key, value in self._train_step().items():
-                sums[key] = sums[key] + value if key in sums else value
-            count += 1
-            steps_done += 1
-            if self.step % log_every == 0 or self.step == target:
-                last_losses = self._record(sums, count)
-                sums, count = {}, 0
-                if callback is not None and callback(self.step, target, dict(last_losses)) is False:
-                    stopped = "callback"
-                    break
-        if count:
-            last_losses = self._record(sums, count)
-            if callback is not None:
-                callback(self.step, target, dict(last_losses))
-        seconds = time.perf_counter() - start
-        return {
-            "steps_done": steps_done,
-            "step": self.step,
-            "seconds": seconds,
-            "images_per_second": steps_done * self.batch_size / seconds if seconds > 0 else 0.0,
-            "stopped": stopped,
-            "losses": last_losses,
-            **last_losses,
-        }
 
     def grid_inputs(self, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed (trainer-seeded) noise and labels of ``sample_grid``: num_classes rows of ``columns``.

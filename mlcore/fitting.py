@@ -1,0 +1,94 @@
+"""The step loop every trainer shares: step budget, wall-clock budget, loss logging and callbacks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+Callback = Callable[[int, int, dict[str, float]], bool | None]
+
+
+class FitLoop:
+    """Base of the trainers. A subclass sets ``step``, ``batch_size`` and ``history`` (a dict of lists with
+    a "step" key) and implements ``_train_step() -> {term: tensor}`` and ``_train_mode()``."""
+
+    step: int
+    batch_size: int
+    history: dict[str, list[float]]
+
+    def _train_step(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _train_mode(self) -> None:
+        raise NotImplementedError
+
+    def _record(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+        """Append the mean of each term since the last record to ``history``."""
+        means = {key: float(total) / count for key, total in sums.items()}
+        self.history["step"].append(self.step)
+        for key, value in means.items():
+            self.history.setdefault(key, []).append(value)
+        return means
+
+    def fit(
+        self,
+        steps: int,
+        *,
+        max_seconds: float | None = None,
+        callback: Callback | None = None,
+        log_every: int = 10,
+    ) -> dict[str, Any]:
+        """Train ``steps`` more steps, or until ``max_seconds`` of wall clock would be exceeded.
+
+        ``callback(step, total_steps, losses)`` is called every ``log_every`` steps (counted globally, so
+        resumed runs log at the same steps) and after the last step; returning ``False`` stops training.
+        ``losses`` are means over the steps since the previous call. Returns a summary with
+        ``steps_done``, ``seconds``, ``images_per_second``, ``stopped`` ("completed" | "time" |
+        "callback"), ``step``, ``losses`` and the final losses flattened.
+        """
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        if log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {log_every}")
+        target = self.step + int(steps)
+        start = time.perf_counter()
+        steps_done, stopped = 0, "completed"
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        last_losses: dict[str, float] = {}
+        self._train_mode()
+        while self.step < target:
+            elapsed = time.perf_counter() - start
+            # Stop before a step that would likely overrun the budget, not after it.
+            mean_step = elapsed / steps_done if steps_done else 0.0
+            if max_seconds is not None and elapsed + mean_step > max_seconds:
+                stopped = "time"
+                break
+            for key, value in self._train_step().items():
+                sums[key] = sums[key] + value if key in sums else value
+            count += 1
+            steps_done += 1
+            if self.step % log_every == 0 or self.step == target:
+                last_losses = self._record(sums, count)
+                sums, count = {}, 0
+                if callback is not None and callback(self.step, target, dict(last_losses)) is False:
+                    stopped = "callback"
+                    break
+        if count:
+            # Stopped by the clock between log points: record the tail too.
+            last_losses = self._record(sums, count)
+            if callback is not None:
+                callback(self.step, target, dict(last_losses))
+        seconds = time.perf_counter() - start
+        return {
+            "steps_done": steps_done,
+            "step": self.step,
+            "seconds": seconds,
+            "images_per_second": steps_done * self.batch_size / seconds if seconds > 0 else 0.0,
+            "stopped": stopped,
+            "losses": last_losses,
+            **last_losses,
+        }

@@ -1,0 +1,77 @@
+"""What every sampler shares: class names, seeded noise, batched decoding into PIL images.
+
+A sampler subclass sets ``config`` (with ``z_dim`` and ``classes``), ``classes`` and ``device`` and
+implements ``_forward(z, labels) -> N x 3 x S x S in [-1, 1]`` on the CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from PIL import Image
+from torchvision.transforms.functional import to_pil_image
+
+from .objectives import sample_noise
+
+# Generation runs in fixed-size chunks so memory stays bounded for large counts.
+CHUNK = 64
+# Generated images remember their class here, so score() can use it.
+CLASS_INFO_KEY = "mlcore_class"
+
+
+def tensor_to_images(images: torch.Tensor) -> list[Image.Image]:
+    """N x 3 x S x S in [-1, 1] -> RGB PIL images."""
+    pixels = images.detach().cpu().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+    return [to_pil_image(img) for img in pixels]
+
+
+def tag_class(images: list[Image.Image], class_name: str) -> list[Image.Image]:
+    for img in images:
+        img.info[CLASS_INFO_KEY] = class_name
+    return images
+
+
+class SamplerBase:
+    classes: list[str]
+
+    def _forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def class_index(self, class_name: str) -> int:
+        """Class id of ``class_name``; ``KeyError`` listing the known classes otherwise."""
+        try:
+            return self.classes.index(class_name)
+        except ValueError:
+            raise KeyError(f"unknown class {class_name!r}; known classes: {', '.join(self.classes)}") from None
+
+    @torch.inference_mode()
+    def generate_tensor(self, labels: Sequence[int] | torch.Tensor, seed: int) -> torch.Tensor:
+        """Images for class ids ``labels`` from noise seeded by ``seed``: N x 3 x S x S in [-1, 1], CPU."""
+        labels = torch.as_tensor(labels, dtype=torch.long).flatten()
+        if len(labels) == 0:
+            raise ValueError("labels must not be empty")
+        if int(labels.min()) < 0 or int(labels.max()) >= len(self.classes):
+            raise ValueError(f"labels must lie in [0, {len(self.classes) - 1}]")
+        return self._forward(sample_noise(len(labels), self.config.z_dim, seed), labels)
+
+    def generate(self, class_name: str, count: int, seed: int) -> list[Image.Image]:
+        """``count`` RGB images of ``class_name``; the same seed always gives the same images."""
+        index = self.class_index(class_name)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be an int >= 1, got {count!r}")
+        return tag_class(tensor_to_images(self.generate_tensor([index] * count, seed)), class_name)
+
+    @torch.inference_mode()
+    def generate_seeds(self, class_name: str, seeds: Sequence[int]) -> list[Image.Image]:
+        """One image of ``class_name`` per seed, in one batched pass.
+
+        Image i is ``generate(class_name, 1, seeds[i])`` (up to float rounding of the batched kernels),
+        so every stored image can be reproduced from its own seed alone.
+        """
+        index = self.class_index(class_name)
+        if not seeds:
+            raise ValueError("seeds must not be empty")
+        z = torch.cat([sample_noise(1, self.config.z_dim, seed) for seed in seeds])
+        images = self._forward(z, torch.full((len(seeds),), index, dtype=torch.long))
+        return tag_class(tensor_to_images(images), class_name)
