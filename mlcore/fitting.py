@@ -1,4 +1,5 @@
-"""The step loop every trainer shares: step budget, wall-clock budget, loss logging and callbacks."""
+"""What every trainer shares: the step loop (step and wall-clock budgets, loss logging, callbacks) and
+saving/resuming checkpoints."""
 
 from __future__ import annotations
 
@@ -8,16 +9,41 @@ from typing import Any
 
 import torch
 
+from .checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
+
 Callback = Callable[[int, int, dict[str, float]], bool | None]
 
 
 class FitLoop:
-    """Base of the trainers. A subclass sets ``step``, ``batch_size`` and ``history`` (a dict of lists with
-    a "step" key) and implements ``_train_step() -> {term: tensor}`` and ``_train_mode()``."""
+    """Base of the trainers.
 
+    A subclass is built as ``cls(config, images, labels, *, device, **hyperparameters())`` and sets
+    ``config``, ``seed``, ``rng`` (a CPU torch.Generator), ``step``, ``batch_size`` and ``history`` (a dict of
+    lists with a "step" key). It implements ``_train_step() -> {term: tensor}``, ``_train_mode()``,
+    ``hyperparameters()``, ``network_state() -> {name: state_dict}`` and ``load_network_state(ckpt)``,
+    and names the checkpoint kinds it resumes (``RESUMES``) and how to rebuild its config.
+    """
+
+    RESUMES: tuple[str, ...] = ()
+    config: Any
+    seed: int
+    rng: torch.Generator
     step: int
     batch_size: int
     history: dict[str, list[float]]
+
+    @classmethod
+    def config_from_dict(cls, data: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def network_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def load_network_state(self, ckpt: dict[str, Any]) -> None:
+        raise NotImplementedError
 
     def _train_step(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -92,3 +118,44 @@ class FitLoop:
             "losses": last_losses,
             **last_losses,
         }
+
+    def state_payload(self) -> dict[str, Any]:
+        """Everything ``resume`` and the sampler need, as plain data and state_dicts."""
+        return {
+            "kind": self.config.kind,
+            "config": self.config.to_dict(),
+            **self.network_state(),
+            "step": self.step,
+            "history": {key: list(values) for key, values in self.history.items()},
+            "hyperparameters": self.hyperparameters(),
+            "rng": {"seed": self.seed, "state": self.rng.get_state()},
+        }
+
+    def save(self, target: CheckpointTarget) -> None:
+        """Write a checkpoint (path or binary file object) that ``resume`` and the sampler read."""
+        save_checkpoint(self.state_payload(), target)
+
+    @classmethod
+    def resume(
+        cls,
+        source: CheckpointSource,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        device: str | torch.device = "cpu",
+    ) -> FitLoop:
+        """Rebuild a trainer from ``save``'s checkpoint to continue training on ``images``."""
+        ckpt = load_checkpoint(source, map_location="cpu")
+        if ckpt["kind"] not in cls.RESUMES:
+            raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not one of {cls.RESUMES}")
+        missing = [key for key in ("step", "history", "hyperparameters", "rng") if key not in ckpt]
+        if missing:
+            raise ValueError(f"checkpoint cannot resume training, it lacks {missing}")
+        hyper = dict(ckpt["hyperparameters"])
+        hyper["betas"] = tuple(hyper["betas"])
+        trainer = cls(cls.config_from_dict(ckpt["config"]), images, labels, device=device, **hyper)
+        trainer.load_network_state(ckpt)
+        trainer.rng.set_state(ckpt["rng"]["state"])
+        trainer.step = int(ckpt["step"])
+        trainer.history = {key: list(values) for key, values in ckpt["history"].items()}
+        return trainer

@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from .augment import diff_augment
-from .checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
 from .config import GANConfig
 from .devices import resolve_device
 from .fitting import FitLoop
@@ -56,6 +55,8 @@ def _check_dataset(config: GANConfig, images: torch.Tensor, labels: torch.Tensor
 
 class Trainer(FitLoop):
     """Trains a ``GANConfig`` model on uint8 images with integer class labels."""
+
+    RESUMES = ("cgan",)
 
     def __init__(
         self,
@@ -196,65 +197,26 @@ class Trainer(FitLoop):
         with torch.inference_mode():
             return self.generator_ema(z.to(self.device), labels.to(self.device)).cpu()
 
-    def state_payload(self) -> dict[str, Any]:
-        """Everything ``resume`` needs, as plain data and state_dicts."""
+    @classmethod
+    def config_from_dict(cls, data: dict[str, Any]) -> GANConfig:
+        return GANConfig.from_dict(data)
+
+    def network_state(self) -> dict[str, Any]:
+        # The sampler uses the EMA generator's BatchNorm statistics: refresh them before they are saved.
         self.calibrate_ema()
         return {
-            "kind": self.config.kind,
-            "config": self.config.to_dict(),
             "generator_ema": self.generator_ema.state_dict(),
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.opt_g.state_dict(),
             "optimizer_d": self.opt_d.state_dict(),
-            "step": self.step,
-            "history": {key: list(values) for key, values in self.history.items()},
-            "hyperparameters": self.hyperparameters(),
-            "rng": {"seed": self.seed, "state": self.rng.get_state()},
         }
 
-    def save(self, target: CheckpointTarget) -> None:
-        """Write a checkpoint (path or binary file object) that ``resume`` and ``Sampler`` read."""
-        save_checkpoint(self.state_payload(), target)
+    def load_network_state(self, ckpt: dict[str, Any]) -> None:
+        self.generator.load_state_dict(ckpt["generator"])
+        self.generator_ema.load_state_dict(ckpt["generator_ema"])
+        self.discriminator.load_state_dict(ckpt["discriminator"])
+        self.opt_g.load_state_dict(ckpt["optimizer_g"])
+        self.opt_d.load_state_dict(ckpt["optimizer_d"])
 
-    @classmethod
-    def resume(
-        cls,
-        source: CheckpointSource,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        *,
-        device: str | torch.device = "cpu",
-    ) -> Trainer:
-        """Rebuild a trainer from ``save``'s checkpoint to continue training on ``images``."""
-        ckpt = load_checkpoint(source, map_location="cpu")
-        missing = [key for key in _RESUME_KEYS if key not in ckpt]
-        if missing:
-            raise ValueError(f"checkpoint cannot resume training, it lacks {missing}")
-        config = GANConfig.from_dict(ckpt["config"])
-        hyper = dict(ckpt["hyperparameters"])
-        hyper["betas"] = tuple(hyper["betas"])
-        trainer = cls(config, images, labels, device=device, **hyper)
-        trainer.generator.load_state_dict(ckpt["generator"])
-        trainer.generator_ema.load_state_dict(ckpt["generator_ema"])
-        trainer.discriminator.load_state_dict(ckpt["discriminator"])
-        trainer.opt_g.load_state_dict(ckpt["optimizer_g"])
-        trainer.opt_d.load_state_dict(ckpt["optimizer_d"])
-        trainer.rng.set_state(ckpt["rng"]["state"])
-        trainer.step = int(ckpt["step"])
-        trainer.history = {key: list(ckpt["history"].get(key, [])) for key in HISTORY_KEYS}
-        return trainer
-
-
-_RESUME_KEYS = (
-    "generator_ema",
-    "generator",
-    "discriminator",
-    "optimizer_g",
-    "optimizer_d",
-    "step",
-    "history",
-    "hyperparameters",
-    "rng",
-)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
 from ..devices import resolve_device
 from ..fitting import FitLoop
 from ..ema import ema_decay_at, make_ema, update_ema
@@ -37,6 +36,8 @@ def build_model(config: VAEConfig, seed: int) -> VAE:
 
 class Trainer(FitLoop):
     """Trains a ``VAEConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N)."""
+
+    RESUMES = VAE_KINDS
 
     def __init__(
         self,
@@ -131,51 +132,20 @@ class Trainer(FitLoop):
             out = self.model_ema.decoder(z.to(self.device), self._labels_for(labels.to(self.device)))
         return out.cpu()
 
-    def state_payload(self) -> dict[str, Any]:
-        """Everything ``resume`` and the sampler need, as plain data and state_dicts."""
+    @classmethod
+    def config_from_dict(cls, data: dict[str, Any]) -> VAEConfig:
+        return config_from_dict(data)
+
+    def network_state(self) -> dict[str, Any]:
         return {
-            "kind": self.config.kind,
-            "config": self.config.to_dict(),
             "model_ema": self.model_ema.state_dict(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "step": self.step,
-            "history": {key: list(values) for key, values in self.history.items()},
-            "hyperparameters": self.hyperparameters(),
-            "rng": {"seed": self.seed, "state": self.rng.get_state()},
         }
 
-    def save(self, target: CheckpointTarget) -> None:
-        """Write a checkpoint (path or binary file object) that ``resume`` and the sampler read."""
-        save_checkpoint(self.state_payload(), target)
-
-    @classmethod
-    def resume(
-        cls,
-        source: CheckpointSource,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        *,
-        device: str | torch.device = "cpu",
-    ) -> Trainer:
-        """Rebuild a trainer from ``save``'s checkpoint to continue training on ``images``."""
-        ckpt = load_checkpoint(source, map_location="cpu")
-        if ckpt["kind"] not in VAE_KINDS:
-            raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not one of {VAE_KINDS}")
-        missing = [key for key in _RESUME_KEYS if key not in ckpt]
-        if missing:
-            raise ValueError(f"checkpoint cannot resume training, it lacks {missing}")
-        config = config_from_dict(ckpt["config"])
-        hyper = dict(ckpt["hyperparameters"])
-        hyper["betas"] = tuple(hyper["betas"])
-        trainer = cls(config, images, labels, device=device, **hyper)
-        trainer.model.load_state_dict(ckpt["model"])
-        trainer.model_ema.load_state_dict(ckpt["model_ema"])
-        trainer.optimizer.load_state_dict(ckpt["optimizer"])
-        trainer.rng.set_state(ckpt["rng"]["state"])
-        trainer.step = int(ckpt["step"])
-        trainer.history = {key: list(ckpt["history"].get(key, [])) for key in HISTORY_KEYS}
-        return trainer
+    def load_network_state(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.model_ema.load_state_dict(ckpt["model_ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
 
 
-_RESUME_KEYS = ("model_ema", "model", "optimizer", "step", "history", "hyperparameters", "rng")
