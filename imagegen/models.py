@@ -110,6 +110,9 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     image_count = models.PositiveIntegerField(default=0, help_text="Training images used.")
     categories = models.JSONField(default=list, help_text="Category labels the generator was trained on.")
+    product_ids = models.JSONField(
+        default=list, blank=True, help_text="Products whose photos it was trained on (for the near-copy check)."
+    )
     package_version = models.CharField(max_length=32, blank=True)
     is_active = models.BooleanField(default=False, db_index=True)
     sample_grid = models.ImageField(

@@ -33,6 +33,7 @@ class Migration(migrations.Migration):
                 ('metrics', models.JSONField(blank=True, default=dict)),
                 ('image_count', models.PositiveIntegerField(default=0, help_text='Training images used.')),
                 ('categories', models.JSONField(default=list, help_text='Category labels the generator was trained on.')),
+                ('product_ids', models.JSONField(blank=True, default=list, help_text='Products whose photos it was trained on (for the near-copy check).')),
                 ('package_version', models.CharField(blank=True, max_length=32)),
                 ('is_active', models.BooleanField(db_index=True, default=False)),
                 ('sample_grid', models.ImageField(blank=True, max_length=255, storage=imagegen.models.imagegen_storage, upload_to=imagegen.models.model_plot_path)),

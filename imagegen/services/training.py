@@ -210,6 +210,7 @@ def register_version(trainer, summary: dict, data: TrainingSet, params: dict, jo
             metrics=metrics,
             image_count=len(data.images),
             categories=data.classes,
+            product_ids=list(params.get("product_ids", [])),
             package_version=__version__,
         )
         files.save(version.checkpoint, "model.pt", ContentFile(checkpoint.getvalue()))

@@ -1,0 +1,133 @@
+"""Measuring generators with no downloaded weights: a feature extractor trained on the shop's own photos
+(registered as a model version of kind "features"), and the metrics of mlcore.metrics computed with it."""
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db.models import QuerySet
+
+from ..conf import settings
+from ..models import ModelVersion
+from .files import atomic_files
+from .jobs import JobError
+from .model_registry import activate, load_sampler
+from .products import ProductPhoto, product_photos
+from .training import load_training_set
+
+FEATURES_KIND = "features"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def train_feature_extractor(
+    products: QuerySet, *, image_size: int = 64, epochs: int = 15, seed: int = 0, device: str | None = None
+) -> ModelVersion:
+    """Train the catalogue classifier whose frozen features the metrics use; register and activate it."""
+    from mlcore import __version__
+    from mlcore.devices import resolve_device
+    from mlcore.metrics.features import train_feature_extractor as train
+
+    data = load_training_set(list(product_photos(products)), image_size)
+    count = 0 if data.images is None else len(data.images)
+    if count < settings.MIN_TRAINING_IMAGES or len(data.classes) < 2:
+        raise JobError(f"A feature extractor needs at least 2 categories and {settings.MIN_TRAINING_IMAGES} photos.")
+    extractor = train(
+        data.images, data.labels, data.classes, image_size=image_size, epochs=epochs, seed=seed,
+        device=resolve_device(device or settings.DEVICE),
+    )
+    checkpoint = BytesIO()
+    extractor.save(checkpoint)
+    with atomic_files() as files:
+        version = ModelVersion(
+            kind=FEATURES_KIND,
+            config={"image_size": image_size, "epochs": epochs, "seed": seed, "version_id": extractor.version_id},
+            metrics={"train_accuracy": round(float(extractor.accuracy(data.images, data.labels)), 4)},
+            image_count=count,
+            categories=data.classes,
+            package_version=__version__,
+        )
+        files.save(version.checkpoint, "features.pt", ContentFile(checkpoint.getvalue()))
+        version.save()
+        version.name = f"features {extractor.version_id} v{version.pk}"
+        version.save(update_fields=["name"])
+        activate(version)
+    return version
+
+
+def feature_extractor_for(categories: list[str]):
+    """The newest active feature extractor trained on all of ``categories`` (loaded), and its version."""
+    from mlcore.metrics.features import FeatureExtractor
+
+    for version in ModelVersion.objects.filter(kind=FEATURES_KIND, is_active=True).order_by("-created_at", "-id"):
+        if set(categories) <= set(version.categories):
+            with version.checkpoint.open("rb") as fh:
+                return FeatureExtractor.load(BytesIO(fh.read())), version
+    raise JobError(
+        f"No feature extractor covers {', '.join(categories)}. Train one: manage.py train_feature_extractor."
+    )
+
+
+def folder_photos(directory: Path, classes: list[str]) -> list[ProductPhoto]:
+    """Photos laid out as DIR/<category>/<image> for the given categories."""
+    from django.core.files.storage import FileSystemStorage
+
+    storage = FileSystemStorage(location=str(directory))
+    photos = []
+    for category in classes:
+        folder = directory / category
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    photos.append(ProductPhoto(product_id=0, category=category, name=f"{category}/{path.name}", storage=storage))
+    return photos
+
+
+def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 50, seed: int = 0) -> dict[str, Any]:
+    """Generate ``per_class`` images per category and compare them with the real photos in ``real_dir``
+    (keep it out of training: e.g. the test split). Stores the report in the version's metrics."""
+    import torch
+
+    from mlcore.data import stack_images
+    from mlcore.metrics.memorization import flag_near_copies
+    from mlcore.metrics.report import evaluate
+
+    classes = list(version.categories)
+    size = int(version.config.get("image_size", settings.IMAGE_SIZE))
+    real = load_training_set(folder_photos(Path(real_dir), classes), size, classes)
+    if real.images is None:
+        raise JobError(f"No photos of {', '.join(classes)} under {real_dir}/<category>/.")
+    extractor, extractor_version = feature_extractor_for(classes)
+    sampler = load_sampler(version)
+    fakes, fake_labels = [], []
+    for index, category in enumerate(classes):
+        fakes += sampler.generate_seeds(category, [seed + i for i in range(per_class)])
+        fake_labels += [index] * per_class
+    fake_images = stack_images(fakes, size)
+    labels = torch.tensor(fake_labels, dtype=torch.long)
+    report = evaluate(extractor, real.images, real.labels, fake_images, labels, classes, seed=seed)
+    report["real_dir"] = str(real_dir)
+    report["feature_extractor_version"] = extractor_version.pk
+    train = load_training_set(list(product_photos(version.product_ids)), size, classes)
+    if train.images is not None:
+        # A shop must not publish a copy of a training photo as a new image.
+        report["near_copies"] = flag_near_copies(extractor.features(fake_images), extractor.features(train.images)).to_dict()
+    version.metrics = {**version.metrics, "evaluation": report}
+    version.save(update_fields=["metrics"])
+    return report
+
+
+def write_samples(version: ModelVersion, out_dir: Path, *, count: int, seed: int, category: str | None = None) -> list[Path]:
+    """Write ``count`` samples per category (or of one category) as ``<category>_<index>.png``."""
+    classes = [category] if category else list(version.categories)
+    unknown = [c for c in classes if c not in version.categories]
+    if unknown:
+        raise JobError(f"{version} was not trained on {', '.join(unknown)}; it knows {', '.join(version.categories)}.")
+    sampler = load_sampler(version)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in classes:
+        for index, image in enumerate(sampler.generate_seeds(name, [seed + i for i in range(count)])):
+            path = out_dir / f"{name}_{index}.png"
+            image.save(path, format="PNG")
+            paths.append(path)
+    return paths

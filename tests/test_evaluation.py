@@ -1,0 +1,72 @@
+"""train_feature_extractor, evaluate_imagegen and generate_samples, run as an operator would."""
+import json
+import shutil
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from PIL import Image
+
+from imagegen.models import ModelVersion
+
+from .conftest import DEMO_CATALOGUE
+
+
+@pytest.fixture
+def held_out(tmp_path):
+    """Demo photos the fixtures never train on (they use each category's first photos)."""
+    root = tmp_path / "real"
+    for category in ("dress", "shoes"):
+        (root / category).mkdir(parents=True)
+        for photo in sorted((DEMO_CATALOGUE / category).glob("*.jpg"))[20:32]:
+            shutil.copy(photo, root / category / photo.name)
+    return root
+
+
+def test_evaluate_needs_a_feature_extractor(trained_version, held_out):
+    with pytest.raises(CommandError, match="No feature extractor covers dress, shoes"):
+        call_command("evaluate_imagegen", "--model-version", str(trained_version.pk), "--real", str(held_out))
+
+
+def test_feature_extractor_then_evaluation_report(trained_version, held_out):
+    out = StringIO()
+    call_command("train_feature_extractor", "--epochs", "2", "--device", "cpu", stdout=out)
+    features = ModelVersion.objects.get(kind="features")
+    assert features.is_active and features.categories == ["dress", "shoes"] and features.image_count == 12
+    assert 0.0 <= features.metrics["train_accuracy"] <= 1.0
+    assert trained_version.is_active  # a feature extractor does not retire generators
+
+    out = StringIO()
+    call_command(
+        "evaluate_imagegen", "--model-version", str(trained_version.pk), "--real", str(held_out), "--per-class", "8",
+        stdout=out,
+    )
+    report = json.loads(out.getvalue())
+    assert report["feature_extractor_version"] == features.pk
+    assert report["overall"]["fid"] >= 0 and set(report["per_category"]) == {"dress", "shoes"}
+    assert report["near_copies"]["flagged"] >= 0 and report["near_copies"]["threshold"] > 0
+    trained_version.refresh_from_db()
+    assert trained_version.metrics["evaluation"]["overall"] == report["overall"]
+
+
+def test_evaluate_rejects_unknown_version_and_missing_folder(db, tmp_path):
+    with pytest.raises(CommandError, match="no generator model version 999"):
+        call_command("evaluate_imagegen", "--model-version", "999", "--real", str(tmp_path))
+
+
+def test_generate_samples_writes_named_pngs(trained_version, tmp_path):
+    call_command("generate_samples", "--model-version", str(trained_version.pk), "--count", "3", "--out", str(tmp_path / "s"), stdout=StringIO())
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert names == ["dress_0.png", "dress_1.png", "dress_2.png", "shoes_0.png", "shoes_1.png", "shoes_2.png"]
+    assert Image.open(tmp_path / "s" / "dress_0.png").size == (64, 64)
+
+    call_command("generate_samples", "--model-version", str(trained_version.pk), "--count", "2", "--category", "shoes",
+                 "--seed", "1", "--out", str(tmp_path / "one"), stdout=StringIO())
+    # Seeds continue per index: shoes_0 with seed 1 is shoes_1 with seed 0.
+    a = Image.open(tmp_path / "one" / "shoes_0.png").tobytes()
+    b = Image.open(tmp_path / "s" / "shoes_1.png").tobytes()
+    assert max(abs(x - y) for x, y in zip(a, b)) <= 1
+
+    with pytest.raises(CommandError, match="not trained on hat"):
+        call_command("generate_samples", "--model-version", str(trained_version.pk), "--count", "1", "--category", "hat",
+                     "--out", str(tmp_path / "x"))
