@@ -77,4 +77,8 @@ def check_kinds(app_configs=None, **kwargs):
         errors.append(checks.Error("IMAGEGEN_DEFAULT_KIND must be one of IMAGEGEN_KINDS.", id="imagegen.E006"))
     if settings.IMAGE_SIZE not in (64, 128):
         errors.append(checks.Error("IMAGEGEN_IMAGE_SIZE must be 64 or 128.", id="imagegen.E007"))
+    if settings.AUTO_ACTIVATE not in ("if-better", "always", "never"):
+        errors.append(
+            checks.Error("IMAGEGEN_AUTO_ACTIVATE must be 'if-better', 'always' or 'never'.", id="imagegen.E008")
+        )
     return errors

@@ -49,6 +49,13 @@ DEFAULTS: dict[str, Any] = {
     "TRAIN_SEED": 0,
     # A training job needs at least this many readable images.
     "MIN_TRAINING_IMAGES": 8,
+    # Activate a newly trained version: "if-better" (its FID, measured with the active feature extractor on
+    # its training photos, is no worse than the active versions it replaces, and it copies no training
+    # photo), "always" or "never" (staff activate it in the admin).
+    "AUTO_ACTIVATE": "if-better",
+    # Generated images whose quality score is below this are attached as rejected, with the reason;
+    # None attaches every image as pending. Scores are per model and uncalibrated: set it per shop.
+    "MIN_QUALITY_SCORE": None,
     # Generated images start in this review state ("pending" or "approved").
     "DEFAULT_REVIEW_STATE": "pending",
 }

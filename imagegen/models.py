@@ -161,6 +161,7 @@ class GeneratedImage(models.Model):
     review_state = models.CharField(
         max_length=16, choices=ReviewState.choices, default=ReviewState.PENDING, db_index=True
     )
+    review_note = models.CharField(max_length=255, blank=True, help_text="Why it was rejected automatically, if it was.")
     reviewed_by = models.ForeignKey(
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -36,6 +36,7 @@ def test_every_setting_is_documented_in_the_readme():
         ({"IMAGEGEN_KINDS": ("cgan", "magic")}, "imagegen.E005"),
         ({"IMAGEGEN_DEFAULT_KIND": "diffusion"}, "imagegen.E006"),
         ({"IMAGEGEN_IMAGE_SIZE": 96}, "imagegen.E007"),
+        ({"IMAGEGEN_AUTO_ACTIVATE": "sometimes"}, "imagegen.E008"),
     ],
 )
 def test_system_checks_report_configuration_mistakes(settings, override, error_id):

@@ -70,3 +70,51 @@ def test_generate_samples_writes_named_pngs(trained_version, tmp_path):
     with pytest.raises(CommandError, match="not trained on hat"):
         call_command("generate_samples", "--model-version", str(trained_version.pk), "--count", "1", "--category", "hat",
                      "--out", str(tmp_path / "x"))
+
+
+def _train(products, **options):
+    from imagegen import services
+    from imagegen.services.training import request_training
+
+    job = services.execute(request_training([p.pk for p in products], steps=2, batch_size=4, device="cpu", **options).pk)
+    assert job.state == "succeeded", job.error
+    return job.model_version
+
+
+def test_new_version_is_measured_and_not_activated_when_worse(trained_version, held_out):
+    call_command("train_feature_extractor", "--epochs", "1", "--device", "cpu", stdout=StringIO())
+    products = trained_version.test_products
+    first = _train(products, seed=1)
+    assert first.is_active and first.metrics["evaluation"]["real_dir"] == "training photos"
+    assert "fid" in first.metrics["evaluation"]["overall"] and "FID" in first.metrics["activation"]
+    # Make the active version look perfect: the next one, whatever it scores, is worse.
+    first.metrics["evaluation"]["overall"]["fid"] = 0.0
+    first.save()
+
+    second = _train(products, seed=2)
+
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert not second.is_active and first.is_active
+    assert "worse than the active" in second.metrics["activation"]
+
+
+def test_auto_activation_can_be_switched_off(make_products, settings):
+    settings.IMAGEGEN_AUTO_ACTIVATE = "never"
+    version = _train(make_products({"dress": 5, "hat": 4}))
+    assert not version.is_active and "never" in version.metrics["activation"]
+
+
+def test_quality_gate_attaches_low_scores_as_rejected_with_the_reason(trained_version, settings):
+    from imagegen import services
+    from imagegen.services.generation import request_generation
+
+    product = trained_version.test_products[0]
+    settings.IMAGEGEN_MIN_QUALITY_SCORE = 1.01  # above any possible score
+    services.execute(request_generation(product, count=2, seed=0).pk)
+    rows = list(product.generated_images.all())
+    assert [r.review_state for r in rows] == ["rejected", "rejected"]
+    assert all("below IMAGEGEN_MIN_QUALITY_SCORE 1.01" in r.review_note for r in rows)
+    settings.IMAGEGEN_MIN_QUALITY_SCORE = 0.0
+    services.execute(request_generation(product, count=1, seed=5).pk)
+    assert product.generated_images.filter(review_state="pending", review_note="").count() == 1

@@ -54,7 +54,8 @@ class GeneratedImageInline(admin.TabularInline):
 
     @admin.display(description="Review")
     def review(self, obj):
-        return state_badge(obj.review_state, obj.get_review_state_display())
+        badge = state_badge(obj.review_state, obj.get_review_state_display())
+        return format_html("{}<br><small>{}</small>", badge, obj.review_note) if obj.review_note else badge
 
     @admin.display(description="")
     def actions_(self, obj):

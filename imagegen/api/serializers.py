@@ -40,7 +40,7 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = GeneratedImage
         fields = [
-            "id", "product", "kind", "image", "width", "height", "review_state", "quality_score", "seed",
+            "id", "product", "kind", "image", "width", "height", "review_state", "review_note", "quality_score", "seed",
             "model_version", "job", "source_image", "parameters", "created_at", "reviewed_at",
         ]
         read_only_fields = fields

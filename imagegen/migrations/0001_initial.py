@@ -81,6 +81,7 @@ class Migration(migrations.Migration):
                 ('parameters', models.JSONField(blank=True, default=dict)),
                 ('quality_score', models.FloatField(blank=True, null=True)),
                 ('review_state', models.CharField(choices=[('pending', 'Pending review'), ('approved', 'Approved'), ('rejected', 'Rejected')], db_index=True, default='pending', max_length=16)),
+                ('review_note', models.CharField(blank=True, help_text='Why it was rejected automatically, if it was.', max_length=255)),
                 ('reviewed_at', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='generated_images', to=PRODUCT_MODEL)),

@@ -13,7 +13,7 @@ from .files import atomic_files
 from .jobs import JobError
 from .model_registry import activate, load_sampler
 from .products import ProductPhoto, product_photos
-from .training import load_training_set
+from .training import TrainingSet, load_training_set
 
 FEATURES_KIND = "features"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -82,9 +82,8 @@ def folder_photos(directory: Path, classes: list[str]) -> list[ProductPhoto]:
     return photos
 
 
-def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 50, seed: int = 0) -> dict[str, Any]:
-    """Generate ``per_class`` images per category and compare them with the real photos in ``real_dir``
-    (keep it out of training: e.g. the test split). Stores the report in the version's metrics."""
+def _report(version: ModelVersion, sampler, real: TrainingSet, train: TrainingSet | None, *, per_class: int, seed: int):
+    """Metrics of ``per_class`` samples per category against ``real``, and near copies of ``train``."""
     import torch
 
     from mlcore.data import stack_images
@@ -92,28 +91,67 @@ def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 
     from mlcore.metrics.report import evaluate
 
     classes = list(version.categories)
-    size = int(version.config.get("image_size", settings.IMAGE_SIZE))
-    real = load_training_set(folder_photos(Path(real_dir), classes), size, classes)
-    if real.images is None:
-        raise JobError(f"No photos of {', '.join(classes)} under {real_dir}/<category>/.")
     extractor, extractor_version = feature_extractor_for(classes)
-    sampler = load_sampler(version)
     fakes, fake_labels = [], []
     for index, category in enumerate(classes):
         fakes += sampler.generate_seeds(category, [seed + i for i in range(per_class)])
         fake_labels += [index] * per_class
-    fake_images = stack_images(fakes, size)
+    fake_images = stack_images(fakes, int(version.config.get("image_size", settings.IMAGE_SIZE)))
     labels = torch.tensor(fake_labels, dtype=torch.long)
     report = evaluate(extractor, real.images, real.labels, fake_images, labels, classes, seed=seed)
-    report["real_dir"] = str(real_dir)
     report["feature_extractor_version"] = extractor_version.pk
-    train = load_training_set(list(product_photos(version.product_ids)), size, classes)
-    if train.images is not None:
+    if train is not None and train.images is not None:
         # A shop must not publish a copy of a training photo as a new image.
-        report["near_copies"] = flag_near_copies(extractor.features(fake_images), extractor.features(train.images)).to_dict()
+        copies = flag_near_copies(extractor.features(fake_images), extractor.features(train.images)).to_dict()
+        report["near_copies"] = {key: copies[key] for key in ("flagged", "threshold", "flagged_indices")}
+    return report
+
+
+def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 50, seed: int = 0) -> dict[str, Any]:
+    """Generate ``per_class`` images per category and compare them with the real photos in ``real_dir``
+    (keep it out of training: e.g. the test split). Stores the report in the version's metrics."""
+    classes = list(version.categories)
+    size = int(version.config.get("image_size", settings.IMAGE_SIZE))
+    real = load_training_set(folder_photos(Path(real_dir), classes), size, classes)
+    if real.images is None:
+        raise JobError(f"No photos of {', '.join(classes)} under {real_dir}/<category>/.")
+    train = load_training_set(list(product_photos(version.product_ids)), size, classes)
+    report = _report(version, load_sampler(version), real, train, per_class=per_class, seed=seed)
+    report["real_dir"] = str(real_dir)
     version.metrics = {**version.metrics, "evaluation": report}
     version.save(update_fields=["metrics"])
     return report
+
+
+def evaluate_after_training(version: ModelVersion, sampler, data: TrainingSet, *, per_class: int = 50) -> dict | None:
+    """The metrics of a freshly trained version against its own training photos (how well it fits them,
+    and whether it copies them), or None when no feature extractor covers its categories yet."""
+    try:
+        report = _report(version, sampler, data, data, per_class=per_class, seed=0)
+    except JobError:
+        return None
+    report["real_dir"] = "training photos"
+    return report
+
+
+def activation_decision(version: ModelVersion) -> tuple[bool, str]:
+    """Whether a new version may replace the active ones it covers: not when its FID (with the same feature
+    extractor) is worse than theirs, nor when it reproduces training photos."""
+    policy = settings.AUTO_ACTIVATE
+    if policy in ("always", "never"):
+        return policy == "always", f"IMAGEGEN_AUTO_ACTIVATE is {policy!r}"
+    evaluation = version.metrics.get("evaluation") or {}
+    if not evaluation:
+        return True, "no feature extractor yet, so no metrics to compare"
+    if evaluation.get("near_copies", {}).get("flagged"):
+        return False, f"{evaluation['near_copies']['flagged']} samples are near copies of training photos"
+    fid = evaluation["overall"]["fid"]
+    for other in ModelVersion.objects.filter(kind=version.kind, is_active=True).exclude(pk=version.pk):
+        previous = (other.metrics.get("evaluation") or {})
+        same_basis = previous.get("feature_extractor_version") == evaluation.get("feature_extractor_version")
+        if same_basis and set(other.categories) <= set(version.categories) and previous["overall"]["fid"] < fid:
+            return False, f"FID {fid:.2f} is worse than the active {other}'s {previous['overall']['fid']:.2f}"
+    return True, f"FID {fid:.2f} is no worse than the active versions it replaces"
 
 
 def write_samples(version: ModelVersion, out_dir: Path, *, count: int, seed: int, category: str | None = None) -> list[Path]:

@@ -55,8 +55,10 @@ def run(job: Job, progress: ProgressReporter) -> None:
     images = sampler.generate_seeds(category, seeds)
     scores = sampler.score(images, category)
     progress(80, "Saving images")
+    threshold = settings.MIN_QUALITY_SCORE
     with atomic_files() as files:
         for image, image_seed, score in zip(images, seeds, scores):
+            below = threshold is not None and score < threshold
             row = GeneratedImage(
                 product=job.product,
                 kind=GeneratedImage.Kind.GENERATED,
@@ -67,7 +69,8 @@ def run(job: Job, progress: ProgressReporter) -> None:
                 height=image.height,
                 parameters={"kind": kind, "category": category},
                 quality_score=score,
-                review_state=settings.DEFAULT_REVIEW_STATE,
+                review_state=GeneratedImage.ReviewState.REJECTED if below else settings.DEFAULT_REVIEW_STATE,
+                review_note=f"Quality score {score:.3f} is below IMAGEGEN_MIN_QUALITY_SCORE {threshold}." if below else "",
             )
             files.save(row.image, "generated.png", png_file(image))
             row.save()

@@ -218,11 +218,27 @@ def register_version(trainer, summary: dict, data: TrainingSet, params: dict, jo
         files.save(version.loss_curve, "loss_curve.png", ContentFile(plots["loss_curve.png"]))
         version.save()
         version.name = f"{version.kind}-{trainer.config.image_size} v{version.pk}"
-        version.save(update_fields=["name"])
-        activate(version)
+        _evaluate_and_activate(version, checkpoint.getvalue(), trainer.device, data)
         if job is not None:
             Job.objects.filter(pk=job.pk).update(model_version=version)
     return version
+
+
+def _evaluate_and_activate(version: ModelVersion, checkpoint: bytes, device, data: TrainingSet) -> None:
+    """Measure the new version and activate it unless the quality gate says no (the reason is kept)."""
+    from mlcore.registry import get_kind
+
+    from .evaluation import activation_decision, evaluate_after_training
+
+    sampler = get_kind(version.kind).sampler.from_checkpoint(BytesIO(checkpoint), device=device)
+    evaluation = evaluate_after_training(version, sampler, data)
+    if evaluation is not None:
+        version.metrics["evaluation"] = evaluation
+    activate_it, reason = activation_decision(version)
+    version.metrics["activation"] = reason
+    version.save(update_fields=["name", "metrics"])
+    if activate_it:
+        activate(version)
 
 
 def run(job: Job, progress: ProgressReporter) -> None:
