@@ -20,11 +20,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# The whole path on the embedded defaults (SQLite, tasks in-process): import, train, generate.
+# The whole path on the embedded defaults (SQLite, tasks in-process): import, train (and measure), generate.
 demo: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py import_catalogue shop/demo_catalogue --csv shop/demo_catalogue/catalogue.csv
 	$(PY) manage.py ensure_demo_admin
+	$(PY) manage.py train_feature_extractor
 	$(PY) manage.py train_imagegen --steps $(DEMO_STEPS) --out var/demo
 	$(PY) manage.py generate_images --per-category $(DEMO_PER_CATEGORY) --count $(DEMO_IMAGES) --seed 0
 	@$(PY) manage.py demo_summary
