@@ -30,3 +30,21 @@ def test_actions_are_offered_only_with_the_permissions(client, django_user_model
 def test_review_view_refuses_get(client, staff_user):
     client.force_login(staff_user)
     assert client.get("/admin/imagegen/generatedimage/1/review/").status_code == 405
+
+
+def test_versions_compare_side_by_side(client, staff_user, trained_version):
+    from imagegen.models import ModelVersion
+
+    other = ModelVersion.objects.create(
+        kind="cgan", name="older", checkpoint="x.pt", categories=["dress"],
+        metrics={"steps": 10, "evaluation": {"overall": {"fid": 12.3456}, "real_dir": "training photos"}},
+    )
+    client.force_login(staff_user)
+    page = client.post(
+        "/admin/imagegen/modelversion/",
+        {"action": "compare", "_selected_action": [trained_version.pk, other.pk]},
+    ).content.decode()
+    assert 'id="imagegen-compare"' in page
+    assert "12.346" in page and "training photos" in page
+    assert page.count('alt="samples of') == 1  # only the trained version has a grid
+    assert f"{trained_version} (active)" in page
