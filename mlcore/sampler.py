@@ -12,7 +12,7 @@ from .config import GANConfig
 from .data import stack_images
 from .devices import resolve_device
 from .networks import Discriminator, Generator
-from .sampling import CHUNK, CLASS_INFO_KEY, SamplerBase, tensor_to_images
+from .sampling import CHUNK, SamplerBase, tensor_to_images
 
 __all__ = ["Sampler", "tensor_to_images"]
 
@@ -88,14 +88,7 @@ class Sampler(SamplerBase):
             raise ValueError("this checkpoint has no discriminator to score with")
         if not images:
             return []
-        if isinstance(class_name, str):
-            names: list[str | None] = [class_name] * len(images)
-        elif class_name is not None:
-            names = list(class_name)
-            if len(names) != len(images):
-                raise ValueError("class_name must give one class per image")
-        else:
-            names = [img.info.get(CLASS_INFO_KEY) for img in images]
+        names = self._class_names(images, class_name)
         pixels = stack_images(images, self.config.image_size).to(self.device)
         x = pixels.float().div_(127.5).sub_(1.0)
         all_logits = self.discriminator.all_class_logits(x).cpu()

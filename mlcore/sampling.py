@@ -45,6 +45,22 @@ class SamplerBase:
         except ValueError:
             raise KeyError(f"unknown class {class_name!r}; known classes: {', '.join(self.classes)}") from None
 
+    def _class_names(self, images: list[Image.Image], class_name: str | Sequence[str] | None) -> list[str | None]:
+        """One class name (or None: unknown) per image: ``class_name`` for all, one per image, or else the
+        class ``generate`` stored on the image. Names are checked against the trained classes."""
+        if isinstance(class_name, str):
+            names: list[str | None] = [class_name] * len(images)
+        elif class_name is not None:
+            names = list(class_name)
+            if len(names) != len(images):
+                raise ValueError("class_name must give one class per image")
+        else:
+            names = [img.info.get(CLASS_INFO_KEY) for img in images]
+        for name in names:
+            if name is not None:
+                self.class_index(name)
+        return names
+
     @torch.inference_mode()
     def generate_tensor(self, labels: Sequence[int] | torch.Tensor, seed: int) -> torch.Tensor:
         """Images for class ids ``labels`` from noise seeded by ``seed``: N x 3 x S x S in [-1, 1], CPU."""

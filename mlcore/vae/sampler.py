@@ -10,7 +10,7 @@ from PIL import Image
 from ..checkpoint import CheckpointSource, load_checkpoint
 from ..data import stack_images
 from ..devices import resolve_device
-from ..sampling import CHUNK, CLASS_INFO_KEY, SamplerBase
+from ..sampling import CHUNK, SamplerBase
 from .config import VAE_KINDS, VAEConfig, config_from_dict
 from .networks import VAE
 from .objectives import gaussian_nll, kl_divergence
@@ -65,20 +65,6 @@ class Sampler(SamplerBase):
             for i in range(0, len(z), CHUNK)
         ]
         return torch.cat(chunks)
-
-    def _class_names(self, images: list[Image.Image], class_name: str | Sequence[str] | None) -> list[str | None]:
-        if isinstance(class_name, str):
-            names: list[str | None] = [class_name] * len(images)
-        elif class_name is not None:
-            names = list(class_name)
-            if len(names) != len(images):
-                raise ValueError("class_name must give one class per image")
-        else:
-            names = [img.info.get(CLASS_INFO_KEY) for img in images]
-        for name in names:
-            if name is not None:
-                self.class_index(name)
-        return names
 
     def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
         return stack_images(images, self.config.image_size).float().div_(127.5).sub_(1.0)
