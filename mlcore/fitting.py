@@ -45,6 +45,13 @@ class FitLoop:
     def load_network_state(self, ckpt: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _start_loop(self, history_keys: tuple[str, ...]) -> None:
+        """Fresh loop state: the CPU generator (seeded by ``self.seed``) every random draw comes from,
+        step 0, empty history."""
+        self.rng = torch.Generator(device="cpu").manual_seed(self.seed)
+        self.step = 0
+        self.history = {key: [] for key in history_keys}
+
     def _train_step(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

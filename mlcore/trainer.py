@@ -102,9 +102,8 @@ class Trainer(FitLoop):
         self.generator_ema = make_ema(self.generator)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas)
-        self.rng = torch.Generator(device="cpu").manual_seed(self.seed)
-        self.step = 0
-        self.history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+        self._start_loop(HISTORY_KEYS)
+        self._calibrated_at: int | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this trainer (plain python values)."""
@@ -173,6 +172,11 @@ class Trainer(FitLoop):
         Deterministic (own fixed-seed noise, classes in turn) and invisible to
         training: the next EMA update copies the raw statistics back.
         """
+        # The EMA weights only change with a training step: once per step is enough (saving a version
+        # asks for it twice, for the sample grid and for the checkpoint).
+        if self._calibrated_at == self.step:
+            return
+        self._calibrated_at = self.step
         noise = torch.Generator(device="cpu").manual_seed(self.seed + 1)
         num_classes = self.config.num_classes
 
@@ -213,6 +217,7 @@ class Trainer(FitLoop):
         }
 
     def load_network_state(self, ckpt: dict[str, Any]) -> None:
+        self._calibrated_at = None
         self.generator.load_state_dict(ckpt["generator"])
         self.generator_ema.load_state_dict(ckpt["generator_ema"])
         self.discriminator.load_state_dict(ckpt["discriminator"])

@@ -125,13 +125,12 @@ def _steps_for(params: dict, image_count: int) -> int:
     return int(params["steps"])
 
 
-def _build_trainer(params: dict, data: TrainingSet, device: str):
+def _build_trainer(params: dict, data: TrainingSet, device: str, resumed: ModelVersion | None):
     from mlcore.registry import get_kind
 
     spec = get_kind(params["kind"])
-    if params.get("resume_from"):
-        version = ModelVersion.objects.get(pk=params["resume_from"])
-        with version.checkpoint.open("rb") as fh:
+    if resumed is not None:
+        with resumed.checkpoint.open("rb") as fh:
             return spec.trainer.resume(BytesIO(fh.read()), data.images, data.labels, device=device)
     config = spec.config(classes=data.classes, image_size=params["image_size"])
     return spec.trainer(config, data.images, data.labels, batch_size=params["batch_size"], seed=params["seed"], device=device)
@@ -140,11 +139,10 @@ def _build_trainer(params: dict, data: TrainingSet, device: str):
 def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter | None = None):
     """Train on ``photos`` per ``params``; returns (trainer, summary, training set). No database writes."""
     report = progress or (lambda percent, message="": None)
-    classes = None
-    if params.get("resume_from"):
-        classes = ModelVersion.objects.get(pk=params["resume_from"]).categories
+    resumed = ModelVersion.objects.get(pk=params["resume_from"]) if params.get("resume_from") else None
     report(1, f"Reading {len(photos)} photos")
-    data = load_training_set(photos, params["image_size"], classes)
+    # A resumed model keeps its class list: its embeddings are indexed by it.
+    data = load_training_set(photos, params["image_size"], resumed.categories if resumed else None)
     count = 0 if data.images is None else len(data.images)
     if count < settings.MIN_TRAINING_IMAGES:
         raise JobError(
@@ -154,7 +152,7 @@ def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter |
     from mlcore.devices import resolve_device
 
     device = resolve_device(params.get("device") or settings.DEVICE)
-    trainer = _build_trainer(params, data, device)
+    trainer = _build_trainer(params, data, device, resumed)
     steps = _steps_for(params, count)
     start_step = trainer.step
 

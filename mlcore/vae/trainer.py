@@ -73,9 +73,7 @@ class Trainer(FitLoop):
         # EMA of encoder and decoder together; its decoder is what samples.
         self.model_ema = make_ema(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        self.rng = torch.Generator(device="cpu").manual_seed(self.seed)
-        self.step = 0
-        self.history: dict[str, list[float]] = {key: [] for key in HISTORY_KEYS}
+        self._start_loop(HISTORY_KEYS)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this trainer (plain python values)."""
