@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     "DEVICE": "auto",
     # Generator kinds that can be trained and used.
-    "KINDS": ("cgan", "vae", "cvae"),
+    "KINDS": ("cgan", "vae", "cvae", "tcgan"),
     "DEFAULT_KIND": "cgan",
     # Image side in pixels for new generators (64 or 128).
     "IMAGE_SIZE": 64,

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .conditioning.class_ids import ClassConditioned
+
 LOSSES = ("hinge", "nonsaturating")
 AUGMENTATIONS = ("color", "translation", "cutout")
-KINDS = ("cgan",)
 
 
 @dataclass
-class GANConfig:
+class GANConfig(ClassConditioned):
     """Shape and objective of a class-conditional GAN.
 
     ``classes[i]`` is the label of class id ``i``; the order is part of the
@@ -32,6 +33,9 @@ class GANConfig:
     loss: str = "hinge"
     augment: str = "color,translation,cutout"
     kind: str = "cgan"
+
+    # The one kind name this config class describes (subclasses describe others).
+    KIND = "cgan"
 
     def __post_init__(self) -> None:
         self.classes = list(self.classes)
@@ -53,8 +57,8 @@ class GANConfig:
         unknown = [p for p in self.augment_policy if p not in AUGMENTATIONS]
         if unknown:
             raise ValueError(f"unknown augmentation(s) {unknown}; known: {AUGMENTATIONS}")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind != self.KIND:
+            raise ValueError(f"{type(self).__name__}.kind must be {self.KIND!r}, got {self.kind!r}")
 
     @property
     def num_classes(self) -> int:
@@ -84,7 +88,7 @@ class GANConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown GANConfig keys: {unknown}")
+            raise ValueError(f"unknown {cls.__name__} keys: {unknown}")
         if "classes" not in data:
-            raise ValueError("GANConfig dict is missing 'classes'")
+            raise ValueError(f"{cls.__name__} dict is missing 'classes'")
         return cls(**data)

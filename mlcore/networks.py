@@ -76,8 +76,12 @@ class Generator(nn.Module):
             self.norms.append(ClassConditionalNorm(c_out, CLASS_EMBED_DIM))
         self.to_rgb = nn.ConvTranspose2d(widths[-1], 3, 4, stride=2, padding=1)
 
+    def embed(self, labels: torch.Tensor) -> torch.Tensor:
+        """The condition vector the normalisation layers read (N x CLASS_EMBED_DIM)."""
+        return self.class_embed(labels)
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        embedding = self.class_embed(labels)
+        embedding = self.embed(labels)
         h = self.stem(z).view(-1, self.stem_width, 4, 4)
         h = F.relu(self.stem_norm(h, embedding))
         for up, norm in zip(self.ups, self.norms):
@@ -112,9 +116,13 @@ class Discriminator(nn.Module):
         # Sum, not mean, pooling as in SNGAN: it keeps the logit scale with size.
         return h.sum(dim=(2, 3))
 
+    def projection(self, labels: torch.Tensor) -> torch.Tensor:
+        """The vector the pooled features are projected on for the condition (N x C)."""
+        return self.class_embed(labels)
+
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.features(images)
-        return self.linear(h).squeeze(1) + (self.class_embed(labels) * h).sum(dim=1)
+        return self.linear(h).squeeze(1) + (self.projection(labels) * h).sum(dim=1)
 
     def all_class_logits(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of every image against every class, N x num_classes."""

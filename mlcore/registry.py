@@ -11,6 +11,10 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "cgan": ("mlcore.config:GANConfig", "mlcore.trainer:Trainer", "mlcore.sampler:Sampler"),
     "vae": ("mlcore.vae.config:VAEConfig", "mlcore.vae.trainer:Trainer", "mlcore.vae.sampler:Sampler"),
     "cvae": ("mlcore.vae.config:CVAEConfig", "mlcore.vae.trainer:Trainer", "mlcore.vae.sampler:Sampler"),
+    "ddpm": ("mlcore.diffusion.config:DiffusionConfig", "mlcore.diffusion.trainer:Trainer", "mlcore.diffusion.sampler:Sampler"),
+    "tcgan": (
+        "mlcore.textgan.config:TextGANConfig", "mlcore.textgan.trainer:Trainer", "mlcore.textgan.sampler:Sampler"
+    ),
 }
 
 

@@ -20,6 +20,11 @@ __all__ = ["Sampler", "tensor_to_images"]
 class Sampler(SamplerBase):
     """The EMA generator (and discriminator) of a checkpoint, frozen for inference."""
 
+    KIND = "cgan"
+    CONFIG = GANConfig
+    GENERATOR = Generator
+    DISCRIMINATOR = Discriminator
+
     def __init__(
         self,
         config: GANConfig,
@@ -44,15 +49,15 @@ class Sampler(SamplerBase):
     def from_checkpoint(cls, source: CheckpointSource, *, device: str | torch.device = "cpu") -> Sampler:
         """Load a trainer checkpoint (path, bytes or binary file object) for sampling."""
         ckpt = load_checkpoint(source, map_location="cpu")
-        if ckpt["kind"] != "cgan":
-            raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not 'cgan'")
+        if ckpt["kind"] != cls.KIND:
+            raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not {cls.KIND!r}")
         if "generator_ema" not in ckpt:
             raise ValueError("checkpoint has no 'generator_ema' weights to sample from")
-        config = GANConfig.from_dict(ckpt["config"])
+        config = cls.CONFIG.from_dict(ckpt["config"])
         # Initial weights are overwritten; forking keeps the caller's RNG untouched.
         with torch.random.fork_rng(devices=[]):
-            generator = Generator(config)
-            discriminator = Discriminator(config) if "discriminator" in ckpt else None
+            generator = cls.GENERATOR(config)
+            discriminator = cls.DISCRIMINATOR(config) if "discriminator" in ckpt else None
         generator.load_state_dict(ckpt["generator_ema"])
         if discriminator is not None:
             discriminator.load_state_dict(ckpt["discriminator"])

@@ -6,7 +6,7 @@ implements ``_forward(z, labels) -> N x 3 x S x S in [-1, 1]`` on the CPU.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from PIL import Image
@@ -79,15 +79,29 @@ class SamplerBase:
         return tag_class(tensor_to_images(self.generate_tensor([index] * count, seed)), class_name)
 
     @torch.inference_mode()
-    def generate_seeds(self, class_name: str, seeds: Sequence[int]) -> list[Image.Image]:
-        """One image of ``class_name`` per seed, in one batched pass.
+    def generate_for(
+        self,
+        seeds: Sequence[int],
+        *,
+        category: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+        text: str | None = None,
+    ) -> list[Image.Image]:
+        """One image per seed for a product described by its category, attributes and text, in one pass.
 
-        Image i is ``generate(class_name, 1, seeds[i])`` (up to float rounding of the batched kernels),
+        What the model does not condition on is ignored (class-only kinds read the category alone and
+        need it). Image i is ``generate_for([seeds[i]], ...)`` up to float rounding of batched kernels,
         so every stored image can be reproduced from its own seed alone.
         """
-        index = self.class_index(class_name)
         if not seeds:
             raise ValueError("seeds must not be empty")
+        count = len(seeds)
+        ids = self.config.condition_ids([category] * count, [dict(attributes or {})] * count, [text or ""] * count)
         z = torch.cat([sample_noise(1, self.config.z_dim, seed) for seed in seeds])
-        images = self._forward(z, torch.full((len(seeds),), index, dtype=torch.long))
-        return tag_class(tensor_to_images(images), class_name)
+        images = tensor_to_images(self._forward(z, ids))
+        return tag_class(images, category) if category is not None else images
+
+    def generate_seeds(self, class_name: str, seeds: Sequence[int]) -> list[Image.Image]:
+        """One image of ``class_name`` per seed (``generate_for`` with the category alone)."""
+        self.class_index(class_name)
+        return self.generate_for(seeds, category=class_name)

@@ -27,7 +27,9 @@ CALIBRATION_BATCHES = 8
 
 
 
-def build_networks(config: GANConfig, seed: int) -> tuple[Generator, Discriminator]:
+def build_networks(
+    config: GANConfig, seed: int, generator: type[Generator] = Generator, discriminator: type[Discriminator] = Discriminator
+) -> tuple[Generator, Discriminator]:
     """Generator and discriminator initialised from ``seed`` on the CPU.
 
     The global RNG is forked so building a model never disturbs the caller's
@@ -36,7 +38,7 @@ def build_networks(config: GANConfig, seed: int) -> tuple[Generator, Discriminat
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Generator(config), Discriminator(config)
+        return generator(config), discriminator(config)
 
 
 def _check_dataset(config: GANConfig, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -45,18 +47,17 @@ def _check_dataset(config: GANConfig, images: torch.Tensor, labels: torch.Tensor
         raise ValueError(
             f"images must be uint8 N x 3 x {size} x {size}, got {images.dtype} {tuple(images.shape)}"
         )
-    if labels.dtype != torch.long or labels.dim() != 1 or len(labels) != len(images):
-        raise ValueError(f"labels must be a long tensor of length {len(images)}")
     if len(images) == 0:
         raise ValueError("cannot train on an empty dataset")
-    if int(labels.min()) < 0 or int(labels.max()) >= config.num_classes:
-        raise ValueError(f"labels must lie in [0, {config.num_classes - 1}]")
+    config.check_condition_ids(labels, len(images))
 
 
 class Trainer(FitLoop):
     """Trains a ``GANConfig`` model on uint8 images with integer class labels."""
 
     RESUMES = ("cgan",)
+    GENERATOR = Generator
+    DISCRIMINATOR = Discriminator
 
     def __init__(
         self,
@@ -96,7 +97,7 @@ class Trainer(FitLoop):
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
 
-        generator, discriminator = build_networks(config, self.seed)
+        generator, discriminator = build_networks(config, self.seed, self.GENERATOR, self.DISCRIMINATOR)
         self.generator = generator.to(self.device).train()
         self.discriminator = discriminator.to(self.device).train()
         self.generator_ema = make_ema(self.generator)
@@ -125,7 +126,7 @@ class Trainer(FitLoop):
         G, D = self.generator, self.discriminator
         index = torch.randint(0, len(self.images), (self.batch_size,), generator=self.rng).to(self.device)
         real = self.images[index].float().div_(127.5).sub_(1.0)
-        labels = self.labels[index]
+        labels = self._condition_batch(self.labels[index])
         z = torch.randn(self.batch_size, self.config.z_dim, generator=self.rng).to(self.device)
         # One generator forward serves both steps: detached for D, then through the updated D for G.
         fake = G(z, labels)
@@ -162,6 +163,14 @@ class Trainer(FitLoop):
             "d_fake": fake_logits.detach().mean(),
         }
 
+    def _condition_batch(self, labels: torch.Tensor) -> torch.Tensor:
+        """The conditions a training batch is trained on (kinds with optional conditions drop some)."""
+        return labels
+
+    def _calibration_labels(self, count: int) -> torch.Tensor:
+        """Conditions of the EMA generator's BatchNorm calibration batches: every class in turn."""
+        return torch.arange(count) % self.config.num_classes
+
     def _train_mode(self) -> None:
         self.generator.train()
         self.discriminator.train()
@@ -178,12 +187,11 @@ class Trainer(FitLoop):
             return
         self._calibrated_at = self.step
         noise = torch.Generator(device="cpu").manual_seed(self.seed + 1)
-        num_classes = self.config.num_classes
 
         def batches():
             for _ in range(CALIBRATION_BATCHES):
                 z = torch.randn(self.batch_size, self.config.z_dim, generator=noise)
-                labels = torch.arange(self.batch_size) % num_classes
+                labels = self._calibration_labels(self.batch_size)
                 yield z.to(self.device), labels.to(self.device)
 
         recalibrate_batchnorm(self.generator_ema, batches())
@@ -196,7 +204,7 @@ class Trainer(FitLoop):
         """
         num_classes = self.config.num_classes
         z = sample_noise(columns, self.config.z_dim, self.seed).repeat(num_classes, 1)
-        labels = torch.arange(num_classes).repeat_interleave(columns)
+        labels = self.config.class_rows(torch.arange(num_classes).repeat_interleave(columns))
         self.calibrate_ema()
         with torch.inference_mode():
             return self.generator_ema(z.to(self.device), labels.to(self.device)).cpu()

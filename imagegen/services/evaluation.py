@@ -154,18 +154,53 @@ def activation_decision(version: ModelVersion) -> tuple[bool, str]:
     return True, f"FID {fid:.2f} is no worse than the active versions it replaces"
 
 
-def write_samples(version: ModelVersion, out_dir: Path, *, count: int, seed: int, category: str | None = None) -> list[Path]:
-    """Write ``count`` samples per category (or of one category) as ``<category>_<index>.png``."""
-    classes = [category] if category else list(version.categories)
-    unknown = [c for c in classes if c not in version.categories]
+def write_samples(
+    version: ModelVersion,
+    out_dir: Path,
+    *,
+    count: int,
+    seed: int,
+    category: str | None = None,
+    attributes: dict | None = None,
+    text: str | None = None,
+) -> tuple[list[Path], list[str]]:
+    """Write ``count`` samples per category (or of one category) as ``<category>_<index>.png``.
+
+    With ``attributes``/``text`` (text-conditioned kinds only) the samples are of that description; without
+    a category, the category its text names is used, else none is given (files ``uncategorised_<i>.png``).
+    Returns the paths and the parts of the description the model does not know (ignored)."""
+    unknown = [c for c in ([category] if category else []) if c not in version.categories]
     if unknown:
         raise JobError(f"{version} was not trained on {', '.join(unknown)}; it knows {', '.join(version.categories)}.")
     sampler = load_sampler(version)
+    described = bool(attributes) or bool(text)
+    if described and not sampler.config.uses_text:
+        raise JobError(
+            f"{version} is a {version.kind!r} model, which conditions on the category alone; attributes and "
+            "text need a text-conditioned kind (tcgan)."
+        )
+    if described:
+        classes = [category or named_category(text, version.categories)]
+    else:
+        classes = [category] if category else list(version.categories)
+    ignored = sampler.unknown(attributes, text) if described else []
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in classes:
-        for index, image in enumerate(sampler.generate_seeds(name, [seed + i for i in range(count)])):
-            path = out_dir / f"{name}_{index}.png"
+        seeds = [seed + i for i in range(count)]
+        images = sampler.generate_for(seeds, category=name, attributes=attributes, text=text)
+        for index, image in enumerate(images):
+            path = out_dir / f"{name or 'uncategorised'}_{index}.png"
             image.save(path, format="PNG")
             paths.append(path)
-    return paths
+    return paths, ignored
+
+
+def named_category(text: str | None, categories: list[str]) -> str | None:
+    """The category a text names ("red leather skirts" -> "skirt"), None when it names none or several."""
+    from mlcore.conditioning.vocab import tokenize
+
+    words = set(tokenize(text))
+    words |= {word[:-1] for word in words if word.endswith("s")}
+    named = [c for c in categories if set(tokenize(c)) and set(tokenize(c)) <= words]
+    return named[0] if len(named) == 1 else None

@@ -8,7 +8,7 @@ from ..models import GeneratedImage, Job
 from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .model_registry import load_sampler, version_for
-from .products import product_category
+from .products import product_conditions
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def run(job: Job, progress: ProgressReporter) -> None:
         return
     params = job.parameters
     kind, count, seed = params["kind"], int(params["count"]), int(params["seed"])
-    category = product_category(job.product)
+    conditions = product_conditions(job.product)
+    category = conditions["category"]
     if not category:
         raise JobError("This product has no category, and generators are trained per category.")
     version = version_for(kind, category)
@@ -52,8 +53,10 @@ def run(job: Job, progress: ProgressReporter) -> None:
     sampler = load_sampler(version)
     progress(30, f"Generating {count} images")
     seeds = [seed + i for i in range(count)]
-    images = sampler.generate_seeds(category, seeds)
+    # Kinds that read attributes and text get the product's own; class-only kinds use the category.
+    images = sampler.generate_for(seeds, **conditions)
     scores = sampler.score(images, category)
+    described = {"attributes": conditions["attributes"], "text": conditions["text"]} if sampler.config.uses_text else {}
     progress(80, "Saving images")
     threshold = settings.MIN_QUALITY_SCORE
     with atomic_files() as files:
@@ -67,7 +70,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
                 seed=image_seed,
                 width=image.width,
                 height=image.height,
-                parameters={"kind": kind, "category": category},
+                parameters={"kind": kind, "category": category, **described},
                 quality_score=score,
                 review_state=GeneratedImage.ReviewState.REJECTED if below else settings.DEFAULT_REVIEW_STATE,
                 review_note=f"Quality score {score:.3f} is below IMAGEGEN_MIN_QUALITY_SCORE {threshold}." if below else "",

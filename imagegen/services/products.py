@@ -1,6 +1,6 @@
 """Reading the host's products through the IMAGEGEN_PRODUCT_* settings, never through its classes."""
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.core.files.storage import Storage
@@ -21,9 +21,26 @@ def product_category(product: Model) -> str:
     return "" if label is None else str(label)
 
 
+def _join_text(values: Iterable) -> str:
+    return " ".join(str(value) for value in values if value).strip()
+
+
 def product_text(product: Model) -> str:
     """The product's own words (name, description ...), joined."""
-    return " ".join(str(getattr(product, name) or "") for name in settings.PRODUCT_TEXT_FIELDS).strip()
+    return _join_text(getattr(product, name, "") for name in settings.PRODUCT_TEXT_FIELDS)
+
+
+def _clean_attributes(value) -> dict[str, str]:
+    """The product's attributes as {name: text}; anything but a JSON object counts as none."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(key): str(item) for key, item in value.items() if item not in (None, "") and not isinstance(item, (dict, list))}
+
+
+def product_attributes(product: Model) -> dict[str, str]:
+    """Attributes (colour, material, pattern ...) from IMAGEGEN_PRODUCT_ATTRIBUTES_FIELD, {} without one."""
+    field = settings.PRODUCT_ATTRIBUTES_FIELD
+    return _clean_attributes(getattr(product, field, None)) if field else {}
 
 
 @dataclass(frozen=True)
@@ -32,9 +49,38 @@ class ProductPhoto:
     category: str
     name: str  # storage name of the file
     storage: Storage
+    attributes: dict = field(default_factory=dict, hash=False, compare=False)
+    text: str = ""
 
     def open(self):
         return self.storage.open(self.name, "rb")
+
+
+def product_conditions(product: Model) -> dict:
+    """What a generator conditions on for ``product``: category, attributes and text.
+
+    A product without a colour attribute gets the dominant colour of its first readable photo (the
+    same rule the training set uses), so its candidates match the photos it already has."""
+    attributes = product_attributes(product)
+    if "colour" not in attributes:
+        for photo in product_photos([product.pk]):
+            colour = photo_colour(photo)
+            if colour:
+                attributes["colour"] = colour
+                break
+    return {"category": product_category(product) or None, "attributes": attributes, "text": product_text(product)}
+
+
+def photo_colour(photo: ProductPhoto) -> str | None:
+    """The dominant colour name of a product photo, None when it cannot be read."""
+    from mlcore.conditioning.colour import dominant_colour_name
+    from mlcore.data import load_image
+
+    try:
+        with photo.open() as fh:
+            return dominant_colour_name(load_image(fh))
+    except (OSError, ValueError):
+        return None
 
 
 def _field_at(model: type[Model], path: str):
@@ -53,14 +99,21 @@ def product_photos(products: QuerySet | Iterable[int]) -> Iterator[ProductPhoto]
     fields = [settings.PRODUCT_IMAGE_FIELD]
     if settings.PRODUCT_GALLERY_FIELD:
         fields.append(settings.PRODUCT_GALLERY_FIELD)
+    described = {pk: (_clean_attributes(attrs), _join_text(texts)) for pk, attrs, *texts in rows.values_list(
+        "pk", *([settings.PRODUCT_ATTRIBUTES_FIELD] if settings.PRODUCT_ATTRIBUTES_FIELD else ["pk"]),
+        *settings.PRODUCT_TEXT_FIELDS,
+    )}
     seen: set[tuple[int, str]] = set()
-    for field in fields:
-        storage = _field_at(model, field).storage
-        for pk, category, name in rows.values_list("pk", settings.PRODUCT_CATEGORY_FIELD, field):
+    for field_path in fields:
+        storage = _field_at(model, field_path).storage
+        for pk, category, name in rows.values_list("pk", settings.PRODUCT_CATEGORY_FIELD, field_path):
             if not name or category is None or (pk, name) in seen:
                 continue
             seen.add((pk, name))
-            yield ProductPhoto(product_id=pk, category=str(category), name=name, storage=storage)
+            attributes, text = described[pk]
+            yield ProductPhoto(
+                product_id=pk, category=str(category), name=name, storage=storage, attributes=dict(attributes), text=text
+            )
 
 
 def select_products(

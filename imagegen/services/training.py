@@ -27,9 +27,15 @@ GRID_COLUMNS = 8
 @dataclass
 class TrainingSet:
     images: Any  # uint8 tensor N x 3 x S x S
-    labels: Any  # long tensor N
+    labels: Any  # long tensor N of class ids
     classes: list[str]
     skipped: list[str] = field(default_factory=list)  # "name: reason" of photos that could not be read
+    attributes: list[dict] = field(default_factory=list)  # per image; colour read off the photo when missing
+    texts: list[str] = field(default_factory=list)  # per image: its product's own text
+
+    @property
+    def categories(self) -> list[str]:
+        return [self.classes[int(i)] for i in self.labels]
 
 
 def training_parameters(
@@ -93,22 +99,29 @@ def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list
     """Decode the photos into one tensor; unreadable ones are skipped and listed, not fatal."""
     import torch
 
+    from mlcore.conditioning.colour import dominant_colour_name
     from mlcore.data import load_image, stack_images
 
     classes = classes or sorted({photo.category for photo in photos})
     index = {name: i for i, name in enumerate(classes)}
-    pictures, labels, skipped = [], [], []
+    pictures, labels, skipped, attributes, texts = [], [], [], [], []
     for photo in photos:
         if photo.category not in index:
             skipped.append(f"{photo.name}: category “{photo.category}” is not one the model was trained on")
             continue
         try:
             with photo.open() as fh:
-                pictures.append(load_image(fh))
+                picture = load_image(fh)
         except (OSError, ValueError) as exc:
             skipped.append(f"{photo.name}: {exc}")
             continue
+        pictures.append(picture)
         labels.append(index[photo.category])
+        described = dict(photo.attributes)
+        if "colour" not in described:
+            described["colour"] = dominant_colour_name(picture)
+        attributes.append(described)
+        texts.append(photo.text)
     if not pictures:
         return TrainingSet(images=None, labels=None, classes=classes, skipped=skipped)
     return TrainingSet(
@@ -116,6 +129,8 @@ def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list
         labels=torch.tensor(labels, dtype=torch.long),
         classes=classes,
         skipped=skipped,
+        attributes=attributes,
+        texts=texts,
     )
 
 
@@ -130,10 +145,20 @@ def _build_trainer(params: dict, data: TrainingSet, device: str, resumed: ModelV
 
     spec = get_kind(params["kind"])
     if resumed is not None:
+        # A resumed model keeps its vocabulary: its embedding rows are indexed by it.
+        config = spec.trainer.config_from_dict(resumed.config)
         with resumed.checkpoint.open("rb") as fh:
-            return spec.trainer.resume(BytesIO(fh.read()), data.images, data.labels, device=device)
-    config = spec.config(classes=data.classes, image_size=params["image_size"])
-    return spec.trainer(config, data.images, data.labels, batch_size=params["batch_size"], seed=params["seed"], device=device)
+            return spec.trainer.resume(BytesIO(fh.read()), data.images, _condition_ids(config, data), device=device)
+    config = spec.config.for_training(
+        classes=data.classes, image_size=params["image_size"], attributes=data.attributes, texts=data.texts
+    )
+    return spec.trainer(
+        config, data.images, _condition_ids(config, data), batch_size=params["batch_size"], seed=params["seed"], device=device
+    )
+
+
+def _condition_ids(config, data: TrainingSet):
+    return config.condition_ids(data.categories, data.attributes, data.texts)
 
 
 def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter | None = None):

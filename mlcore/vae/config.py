@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from ..conditioning.class_ids import ClassConditioned
+
 VAE_KINDS = ("vae", "cvae")
 IMAGE_SIZES = (64, 128)
 
 
 @dataclass
-class VAEConfig:
+class VAEConfig(ClassConditioned):
     """Shape and objective of a (optionally class-conditional) convolutional VAE.
 
     ``classes[i]`` is the label of class id ``i``, as in ``GANConfig``. The "vae"

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from .colour_names import dominant_colour_name
+from mlcore.conditioning.colour import dominant_colour_name
 
 SOURCE_SPLIT = "train"
 LICENSE_FILE = "LICENSE-CC0-1.0.txt"

@@ -1,0 +1,1 @@
+"""The "tcgan" kind: the conditional GAN conditioned on category, attributes and the product's own text."""
