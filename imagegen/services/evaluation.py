@@ -198,9 +198,8 @@ def write_samples(
 
 def named_category(text: str | None, categories: list[str]) -> str | None:
     """The category a text names ("red leather skirts" -> "skirt"), None when it names none or several."""
-    from mlcore.conditioning.vocab import tokenize
+    from mlcore.conditioning.vocab import tokenize, word_forms
 
-    words = set(tokenize(text))
-    words |= {word[:-1] for word in words if word.endswith("s")}
+    words = {form for word in tokenize(text) for form in word_forms(word)}
     named = [c for c in categories if set(tokenize(c)) and set(tokenize(c)) <= words]
     return named[0] if len(named) == 1 else None

@@ -31,6 +31,16 @@ def tokenize(text: str | None) -> list[str]:
     return _WORD.findall((text or "").lower())
 
 
+def word_forms(word: str) -> list[str]:
+    """The word and its possible singulars ("dresses" -> dresses, dresse, dress): plurals mean the same garment."""
+    forms = [word]
+    if word.endswith("s") and len(word) > 3:
+        forms.append(word[:-1])
+        if word.endswith("es"):
+            forms.append(word[:-2])
+    return forms
+
+
 def normalise_value(value: Any) -> str:
     return " ".join(str(value).lower().split()) if value is not None else ""
 
@@ -74,8 +84,7 @@ class ConditionVocab:
         return len(self.words) + 1
 
     def _word_id(self, word: str) -> int:
-        # Plurals of known words ("skirts") mean the same garment.
-        return self._word_ids.get(word) or (self._word_ids.get(word[:-1], 0) if word.endswith("s") else 0)
+        return next((self._word_ids[form] for form in word_forms(word) if form in self._word_ids), 0)
 
     def attribute_ids(self, attributes: Sequence[Mapping[str, Any] | None]) -> torch.Tensor:
         """N x len(ATTRIBUTE_KEYS) ids; missing or unknown values are 0 ("not given")."""
