@@ -6,7 +6,7 @@ One run on one machine, results as ratios against the baseline measured in the s
 
 The reference is pytorch/examples' dcgan/main.py as written: ImageFolder with a per-step JPEG decode
 (Resize, CenterCrop, ToTensor, Normalize) through a DataLoader, ngf = ndf = 64, nz = 100, BCE on sigmoid
-outputs, Adam(2e-4, betas 0.5/0.999), batch 64. Ours: mlcore.trainer.Trainer with its defaults (photos
+outputs, Adam(2e-4, betas 0.5/0.999), batch 64 (bench/reference_dcgan.py). Ours: mlcore.trainer.Trainer with its defaults (photos
 decoded once into a uint8 tensor, DiffAugment, hinge loss, spectral norm, EMA) at the same batch size.
 Results go to bench/results/<date>-throughput.json and .md.
 """
@@ -25,76 +25,32 @@ sys.path.insert(0, str(ROOT))
 
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-from torchvision import datasets, transforms  # noqa: E402
 
 from mlcore.config import GANConfig  # noqa: E402
 from mlcore.data import load_image, stack_images  # noqa: E402
 from mlcore.sampler import Sampler  # noqa: E402
 from mlcore.trainer import Trainer  # noqa: E402
 
-BATCH = 64
-
-
-def reference_networks(nz=100, ngf=64, ndf=64):
-    """The textbook DCGAN generator and discriminator (pytorch/examples dcgan)."""
-    generator = nn.Sequential(
-        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-        nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh(),
-    )
-    discriminator = nn.Sequential(
-        nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
-        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
-    )
-    return generator, discriminator
+from bench.reference_dcgan import (  # noqa: E402
+    BATCH,
+    ReferenceDCGAN,
+    endless,
+    reference_dataset,
+    reference_loader,
+    textbook_steps,
+)
 
 
 def reference_throughput(train_dir: Path, steps: int, warmup: int = 3) -> dict:
     torch.manual_seed(0)
-    data = datasets.ImageFolder(
-        str(train_dir),
-        transforms.Compose([
-            transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
-            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        ]),
-    )
-    loader = torch.utils.data.DataLoader(data, batch_size=BATCH, shuffle=True, num_workers=2, drop_last=True)
-    netG, netD = reference_networks()
-    criterion = nn.BCELoss()
-    optD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    done, start = 0, None
-
-    def batches():
-        while True:
-            yield from loader
-
-    for real, _ in batches():
-        if done == warmup:
-            start = time.perf_counter()
-        if done == warmup + steps:
-            break
-        netD.zero_grad()
-        out = netD(real).view(-1)
-        errD_real = criterion(out, torch.ones_like(out))
-        errD_real.backward()
-        fake = netG(torch.randn(BATCH, 100, 1, 1))
-        out = netD(fake.detach()).view(-1)
-        errD_fake = criterion(out, torch.zeros_like(out))
-        errD_fake.backward()
-        optD.step()
-        netG.zero_grad()
-        out = netD(fake).view(-1)
-        criterion(out, torch.ones_like(out)).backward()
-        optG.step()
-        done += 1
+    loader = reference_loader(reference_dataset(train_dir))
+    model = ReferenceDCGAN()
+    batches = endless(loader)
+    textbook_steps(model, batches, warmup)
+    start = time.perf_counter()
+    textbook_steps(model, batches, steps)
     seconds = time.perf_counter() - start
+    batches.close()
     return {"steps": steps, "seconds": round(seconds, 2), "images_per_second": round(steps * BATCH / seconds, 1)}
 
 

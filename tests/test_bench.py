@@ -1,0 +1,45 @@
+"""Smoke tests of the benchmark scripts: they run end to end and write what their readers expect."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("reference", "cgan", "cvae")
+
+
+def run_script(*args: str, timeout: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_quality_quick_run_writes_every_kinds_metrics(tmp_path):
+    done = run_script("bench/quality.py", "--quick", "--kinds", ",".join(KINDS), "--out", str(tmp_path), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    [json_path] = tmp_path.glob("*-quality.json")
+    result = json.loads(json_path.read_text())
+    by_kind = {entry["kind"]: entry for entry in result["kinds"]}
+    assert list(by_kind) == list(KINDS)
+    for name, entry in by_kind.items():
+        assert math.isfinite(entry["metrics"]["overall"]["fid"]), name
+        assert entry["training"]["steps"] >= 1, name
+        if name == "reference":
+            assert entry["fid_ratio"] is None and "cas" not in entry["metrics"]
+        else:
+            assert math.isfinite(entry["fid_ratio"]) and entry["fid_ratio"] > 0, name
+            assert 0.0 <= entry["metrics"]["cas"]["cas"] <= 1.0, name
+            assert 0.0 <= entry["metrics"]["cas"]["real_accuracy"] <= 1.0, name
+    assert result["feature_extractor"]["content_hash"]
+
+    table = json_path.with_suffix(".md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith(("| kind", "| ---"))]
+    assert [row.split("|")[1].strip() for row in rows] == list(KINDS)
+
+
+def test_throughput_help_still_works():
+    done = run_script("bench/throughput.py", "--help", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--steps" in done.stdout
