@@ -66,7 +66,7 @@ TARGET_RATIO = 0.6
 OUR_BATCH = 32
 SEED = 0
 # Samples per (class, colour) request in the colour-match measurement.
-COLOUR_SAMPLES = 10
+COLOUR_SAMPLES = 6
 # What the app trains its feature extractor with (imagegen.services.evaluation.train_feature_extractor).
 APP_EXTRACTOR_EPOCHS = 15
 CLASSIFIER_BATCH = 32
@@ -182,6 +182,7 @@ class OurKind:
         self.batch_size = OUR_BATCH
         self.trainer = self.spec.trainer(config, train.images, labels, batch_size=OUR_BATCH, seed=SEED)
         self.checkpoint_bytes = 0
+        self.sample_steps: int | None = None
 
     def fit(self, max_seconds: float, progress) -> dict[str, Any]:
         summary = self.trainer.fit(10**9, max_seconds=max_seconds, callback=lambda step, _total, losses: progress(step, losses))
@@ -193,6 +194,8 @@ class OurKind:
         self.trainer.save(buffer)
         self.checkpoint_bytes = len(buffer.getvalue())
         sampler = self.spec.sampler.from_checkpoint(io.BytesIO(buffer.getvalue()))
+        if self.sample_steps and hasattr(sampler, "sample_steps"):
+            sampler.sample_steps = self.sample_steps
         self.sampler = sampler
         pictures, labels = [], []
         for index, name in enumerate(classes):
@@ -364,6 +367,8 @@ def run_kind(name: str, judge: Judge, train_dir: Path, args, out_stem: Path | No
     log(f"{name}: {training['steps']} steps, {training['images_per_second']} img/s, "
         f"{training['process_cpu_seconds'] + training['children_cpu_seconds']:.0f} CPU s in {training['wall_seconds']:.0f} s")
     started = time.perf_counter()
+    if isinstance(contender, OurKind):
+        contender.sample_steps = args.sample_steps
     fakes, fake_labels = contender.sample(judge.test.classes, args.per_class)
     sampling_seconds = time.perf_counter() - started
     if out_stem is not None:
@@ -512,6 +517,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-per-class", type=int, help="at most N test photos per class (default all)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results folder (default %(default)s)")
     parser.add_argument("--tag", help="appended to the result files' stem")
+    parser.add_argument("--sample-steps", type=int,
+                        help="denoising steps when sampling diffusion kinds (default: the model config's)")
     parser.add_argument("--samples", action="store_true", help="also write a PNG grid of each kind's samples")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 classes, few photos, seconds per kind")
     args = parser.parse_args(argv)
@@ -559,7 +566,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "kinds": args.kinds, "minutes": args.minutes, "threads": args.threads, "image_size": args.image_size,
             "per_class": args.per_class, "seed": SEED, "our_batch_size": OUR_BATCH,
             "reference_batch_size": reference_dcgan.BATCH, "extractor_epochs": args.extractor_epochs,
-            "quick": args.quick, "target_fid_ratio": TARGET_RATIO,
+            "quick": args.quick, "target_fid_ratio": TARGET_RATIO, "sample_steps": args.sample_steps,
         },
         "data": {
             "root": str(args.data), "classes": classes, "train_images": len(train.images), "test_images": len(test.images),
