@@ -46,17 +46,44 @@ def check_product_model(app_configs=None, **kwargs):
     return errors
 
 
+def _visibility_timeout() -> float | None:
+    """The broker's visibility timeout of the project's Celery app (Redis and SQS have one), if set."""
+    from celery import current_app
+
+    options = current_app.conf.broker_transport_options or {}
+    return options.get("visibility_timeout")
+
+
 @checks.register()
 def check_task_limits(app_configs=None, **kwargs):
+    errors = []
     if settings.TASK_SOFT_TIME_LIMIT >= settings.TASK_TIME_LIMIT:
-        return [
+        errors.append(
             checks.Error(
                 "IMAGEGEN_TASK_SOFT_TIME_LIMIT must be below IMAGEGEN_TASK_TIME_LIMIT.",
                 hint="The soft limit lets a job record why it stopped before the hard limit kills it.",
                 id="imagegen.E004",
             )
-        ]
-    return []
+        )
+    visibility = _visibility_timeout()
+    if visibility is not None and settings.TASK_TIME_LIMIT >= visibility:
+        errors.append(
+            checks.Error(
+                f"IMAGEGEN_TASK_TIME_LIMIT ({settings.TASK_TIME_LIMIT} s) must be below the broker's visibility "
+                f"timeout ({visibility} s).",
+                hint="Otherwise the broker hands a task that is still running to a second worker. Raise "
+                "broker_transport_options['visibility_timeout'] or lower the time limit.",
+                id="imagegen.E009",
+            )
+        )
+    if not settings.JOB_LEASE_SECONDS > 0 or not (isinstance(settings.JOB_MAX_ATTEMPTS, int) and settings.JOB_MAX_ATTEMPTS >= 1):
+        errors.append(
+            checks.Error(
+                "IMAGEGEN_JOB_LEASE_SECONDS must be positive and IMAGEGEN_JOB_MAX_ATTEMPTS a whole number >= 1.",
+                id="imagegen.E010",
+            )
+        )
+    return errors
 
 
 @checks.register()

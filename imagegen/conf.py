@@ -29,6 +29,14 @@ DEFAULTS: dict[str, Any] = {
     # Seconds before a task is asked to stop (SoftTimeLimitExceeded), then killed.
     "TASK_SOFT_TIME_LIMIT": 3300,
     "TASK_TIME_LIMIT": 3600,
+    # A worker renews a running job's lease every third of this; a job whose lease ran out (its worker
+    # was killed, ran out of memory or lost the database) is run again by the reconciler.
+    "JOB_LEASE_SECONDS": 120,
+    # Attempts (worker deaths included) before a job is failed with the reason.
+    "JOB_MAX_ATTEMPTS": 3,
+    # A queued job no worker has claimed for this many seconds is sent to the broker again (the message
+    # was lost, or the broker was down when the job was created).
+    "RECONCILE_QUEUED_AFTER": 120,
     # Storage alias (settings.STORAGES) for generated images, checkpoints and plots.
     "STORAGE": "default",
     # Folder inside that storage.
@@ -36,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     "DEVICE": "auto",
     # Generator kinds that can be trained and used.
-    "KINDS": ("cgan", "vae", "cvae", "tcgan"),
+    "KINDS": ("cgan", "vae", "cvae", "tcgan", "ddpm"),
     "DEFAULT_KIND": "cgan",
     # Image side in pixels for new generators (64 or 128).
     "IMAGE_SIZE": 64,

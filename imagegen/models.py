@@ -69,6 +69,11 @@ class Job(models.Model):
     message = models.CharField(max_length=255, blank=True, help_text="What the job is doing now.")
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="A running job's worker renews this; past it, the worker is presumed dead and the job is run again.",
+    )
+    worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running the latest attempt.")
     model_version = models.ForeignKey(
         "ModelVersion",
         null=True,

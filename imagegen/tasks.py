@@ -15,3 +15,9 @@ from .conf import settings
 )
 def run_job(job_id: int) -> None:
     services.execute(job_id)
+
+
+@shared_task(name="imagegen.reconcile_jobs", ignore_result=True)
+def reconcile_jobs() -> dict:
+    """Periodic (Celery beat): send again the jobs a broker outage or a dead worker left behind."""
+    return services.reconcile()

@@ -122,9 +122,19 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Must exceed IMAGEGEN_TASK_TIME_LIMIT, or Redis hands a still-running late-acked task to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7200))}
+# A short connect timeout: a web request that enqueues a job must not hang on an unreachable broker (the
+# job is stored anyway and the reconciler sends it later).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7200)),
+    "socket_connect_timeout": 3,
+    "socket_timeout": 10,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# `celery -A shop beat` (one per deployment) runs the reconciler that re-sends lost jobs.
+CELERY_BEAT_SCHEDULE = {
+    "imagegen-reconcile-jobs": {"task": "imagegen.reconcile_jobs", "schedule": 60.0, "options": {"queue": "default"}},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -154,6 +164,8 @@ IMAGEGEN_PRODUCT_GALLERY_FIELD = "gallery__image"
 IMAGEGEN_PRODUCT_CATEGORY_FIELD = "category__slug"
 IMAGEGEN_PRODUCT_TEXT_FIELDS = ("name", "description")
 IMAGEGEN_PRODUCT_ATTRIBUTES_FIELD = "attributes"
+IMAGEGEN_JOB_LEASE_SECONDS = int(os.environ.get("IMAGEGEN_JOB_LEASE_SECONDS", 120))
+IMAGEGEN_RECONCILE_QUEUED_AFTER = int(os.environ.get("IMAGEGEN_RECONCILE_QUEUED_AFTER", 120))
 if os.environ.get("IMAGEGEN_DEVICE"):
     IMAGEGEN_DEVICE = os.environ["IMAGEGEN_DEVICE"]
 

@@ -2,6 +2,7 @@
 real parts (a Celery worker process on Redis, a live server, Debian's chromium)."""
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -96,42 +97,10 @@ def celery_worker_process(django_db_setup, django_db_blocker, redis_url, worker_
     import redis
     from django.db import connection
 
-    from shop.celery import app
-
-    db = connection.settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.fail("The worker tests share the database with a worker process: set DATABASE_URL to PostgreSQL.")
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    database_url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     redis.Redis.from_url(redis_url).flushdb()  # only the tests' own database number
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "MEDIA_ROOT": str(worker_media),
-        "IMAGEGEN_DEVICE": "cpu",
-        "DJANGO_SETTINGS_MODULE": "shop.settings",
-    }
-    log_path = output_dir / "celery-worker.log"
-    log = log_path.open("w")
-    name = f"imagegen-test-{os.getpid()}@%h"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", "gpu", "--concurrency", "1",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", name],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 120
-    while not app.control.ping(timeout=1.0):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"The Celery worker did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
+    proc = start_worker(redis_url, worker_media, output_dir / "celery-worker.log", name=f"imagegen-test-{os.getpid()}@%h")
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    stop_worker(proc)
     # Connections the live server's request threads opened are not closed when those threads end; drop
     # them so that the test database can be removed at the end of the session.
     with django_db_blocker.unblock(), connection.cursor() as cursor:
@@ -139,6 +108,51 @@ def celery_worker_process(django_db_setup, django_db_blocker, redis_url, worker_
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+def start_worker(redis_url: str, media: Path, log_path: Path, *, name: str, queue: str = "gpu", env: dict | None = None):
+    """Start a real `celery worker` process on the test database and wait until it answers a ping."""
+    from django.db import connection
+
+    from shop.celery import app
+
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail("The worker tests share the database with a worker process: set DATABASE_URL to PostgreSQL.")
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    database_url = f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(media),
+        "IMAGEGEN_DEVICE": "cpu",
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+        **(env or {}),
+    }
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", queue, "--concurrency", "1",
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", name],
+        cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    proc.log = log
+    hostname = name.replace("%h", socket.gethostname())
+    deadline = time.monotonic() + 120
+    while not app.control.ping(destination=[hostname], timeout=1.0):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"The Celery worker did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
+    return proc
+
+
+def stop_worker(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    proc.log.close()
 
 
 @pytest.fixture

@@ -118,3 +118,30 @@ def test_quality_gate_attaches_low_scores_as_rejected_with_the_reason(trained_ve
     settings.IMAGEGEN_MIN_QUALITY_SCORE = 0.0
     services.execute(request_generation(product, count=1, seed=5).pk)
     assert product.generated_images.filter(review_state="pending", review_note="").count() == 1
+
+
+def test_a_deliberately_broken_generator_is_measured_worse_and_not_activated(make_products):
+    """The gate on real measurements: the same trained weights, once intact and once with the output layer
+    zeroed (every image the same flat grey), evaluated on the training photos with the catalogue extractor."""
+    import torch
+
+    from imagegen.services.products import product_photos
+    from imagegen.services.training import register_version, train, training_parameters
+
+    products = make_products({"dress": 8, "shoes": 8})
+    call_command("train_feature_extractor", "--epochs", "3", "--device", "cpu", stdout=StringIO())
+    params = training_parameters(steps=40, batch_size=8, seed=3, device="cpu") | {"product_ids": [p.pk for p in products]}
+    trainer, summary, data = train(params, list(product_photos(params["product_ids"])))
+    intact = register_version(trainer, summary, data, params)
+    assert intact.is_active, intact.metrics["activation"]
+
+    with torch.no_grad():
+        trainer.generator_ema.to_rgb.weight.zero_()
+        trainer.generator_ema.to_rgb.bias.zero_()
+    broken = register_version(trainer, summary, data, params)
+
+    intact.refresh_from_db()
+    fid = {v: v.metrics["evaluation"]["overall"]["fid"] for v in (intact, broken)}
+    assert fid[broken] > fid[intact]
+    assert not broken.is_active and intact.is_active
+    assert "worse than the active" in broken.metrics["activation"]

@@ -60,6 +60,20 @@ def test_generate_job_attaches_reproducible_images(trained_version):
     assert np.abs(single - batched).max() <= 1
 
 
+def test_generated_files_carry_their_provenance_in_xmp(trained_version):
+    from imagegen.services.provenance import GENERATED, PNG_XMP_KEY
+
+    product = trained_version.test_products[0]
+    services.execute(request_generation(product, count=1, seed=12).pk)
+    row = GeneratedImage.objects.get(product=product)
+    with row.image.open("rb") as fh:
+        xmp = Image.open(fh).info[PNG_XMP_KEY]
+    assert f"<Iptc4xmpExt:DigitalSourceType>{GENERATED}</Iptc4xmpExt:DigitalSourceType>" in xmp
+    assert GENERATED.endswith("/trainedAlgorithmicMedia")
+    assert f"model version {trained_version.pk} " in xmp and "seed 12." in xmp
+    assert row.model_version == trained_version and row.seed == 12
+
+
 def test_execute_claims_a_job_once(trained_version):
     job = request_generation(trained_version.test_products[0], count=1, seed=0)
     assert services.execute(job.pk).state == Job.State.SUCCEEDED
@@ -186,13 +200,14 @@ def test_sampler_is_loaded_once_per_process(trained_version, monkeypatch):
     assert loads["n"] == 1
 
 
-@pytest.mark.parametrize("kind", ["vae", "cvae"])
-def test_vae_kinds_train_and_generate_through_the_same_services(make_products, kind):
+@pytest.mark.parametrize("kind", ["vae", "cvae", "ddpm"])
+def test_other_kinds_train_and_generate_through_the_same_services(make_products, kind):
     products = make_products({"dress": 5, "hat": 4})
     job = services.execute(request_training([p.pk for p in products], kind=kind, steps=3, batch_size=4, device="cpu").pk)
     assert job.state == Job.State.SUCCEEDED, job.error
     version = job.model_version
-    assert version.kind == kind and version.config["kind"] == kind and set(version.metrics) >= {"recon", "kl"}
+    terms = {"ddpm": {"loss"}}.get(kind, {"recon", "kl"})
+    assert version.kind == kind and version.config["kind"] == kind and set(version.metrics) >= terms
     assert services.version_for("cgan", "dress") is None  # kinds do not stand in for each other
 
     generated = services.execute(request_generation(products[0], count=2, seed=9, kind=kind).pk)

@@ -5,6 +5,7 @@ Admin actions, API views, Celery tasks and management commands call these functi
 from .generation import request_generation
 from .jobs import JobCancelled, JobError, cancel, execute
 from .model_registry import activate, deactivate, version_for
+from .reconcile import reconcile
 from .review import review, visible_images
 from .training import request_training
 
@@ -15,6 +16,7 @@ __all__ = [
     "cancel",
     "deactivate",
     "execute",
+    "reconcile",
     "request_generation",
     "request_training",
     "review",

@@ -9,9 +9,17 @@ from django.db.models.fields.files import FieldFile
 from PIL import Image
 
 
-def png_file(image: Image.Image) -> ContentFile:
+def png_file(image: Image.Image, xmp: str | None = None) -> ContentFile:
+    """PNG bytes of ``image``, with an XMP packet (provenance) when given."""
+    from PIL.PngImagePlugin import PngInfo
+
+    from .provenance import PNG_XMP_KEY
+
+    info = PngInfo()
+    if xmp:
+        info.add_itxt(PNG_XMP_KEY, xmp)
     buf = BytesIO()
-    image.save(buf, format="PNG", optimize=True)
+    image.save(buf, format="PNG", optimize=True, pnginfo=info)
     return ContentFile(buf.getvalue())
 
 

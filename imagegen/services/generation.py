@@ -9,6 +9,7 @@ from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .model_registry import load_sampler, version_for
 from .products import product_conditions
+from .provenance import generated_image_xmp
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
                 review_state=GeneratedImage.ReviewState.REJECTED if below else settings.DEFAULT_REVIEW_STATE,
                 review_note=f"Quality score {score:.3f} is below IMAGEGEN_MIN_QUALITY_SCORE {threshold}." if below else "",
             )
-            files.save(row.image, "generated.png", png_file(image))
+            files.save(row.image, "generated.png", png_file(image, generated_image_xmp(model_version=version, seed=image_seed)))
             row.save()
         Job.objects.filter(pk=job.pk).update(model_version=version)
     logger.info("job %s: attached %d images to product %s", job.pk, count, job.product_id)

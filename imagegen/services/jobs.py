@@ -12,11 +12,12 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Model
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from ..conf import settings
 from ..models import Job
+from .leases import Heartbeat, lease_until, worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +70,24 @@ def create_job(kind: str, *, product: Model | None = None, parameters: dict, use
 
 def enqueue(job: Job) -> None:
     """Send the job's id to its queue after commit, so a worker never looks for a row not yet visible."""
+    job_id = job.pk
+    transaction.on_commit(lambda: send(job_id))
+
+
+def send(job_id: int) -> bool:
+    """Hand a job id to the broker now; False (logged) when the broker cannot be reached.
+
+    The job is stored either way: the reconciler sends queued jobs nobody claimed once the broker is back,
+    so a broker outage delays work instead of failing the request that asked for it."""
     from ..tasks import run_job
 
-    job_id = job.pk
-    transaction.on_commit(lambda: run_job.apply_async(args=[job_id], queue=settings.QUEUE))
+    try:
+        # No publish retries: a web request must not hang on a dead broker; the reconciler retries.
+        run_job.apply_async(args=[job_id], queue=settings.QUEUE, retry=False)
+    except Exception as exc:  # kombu raises OperationalError, redis-py its own ConnectionError
+        logger.warning("job %s stays queued, the broker is unreachable: %s", job_id, exc)
+        return False
+    return True
 
 
 def cancel(job: Job) -> bool:
@@ -91,8 +106,11 @@ class ProgressReporter:
     have passed.
     """
 
-    def __init__(self, job_id: int, callback: ProgressCallback | None = None, min_interval: float = 2.0):
+    def __init__(
+        self, job_id: int, callback: ProgressCallback | None = None, min_interval: float = 2.0, attempt: int | None = None
+    ):
         self.job_id = job_id
+        self.attempt = attempt
         self.callback = callback
         self.min_interval = min_interval
         self._last = (-1, 0.0)
@@ -105,7 +123,7 @@ class ProgressReporter:
         if percent == self._last[0] and now - self._last[1] < self.min_interval:
             return
         self._last = (percent, now)
-        updated = Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
+        updated = _holding(self.job_id, self.attempt).update(
             progress=percent, message=message[:255], updated_at=timezone.now()
         )
         if not updated:
@@ -118,44 +136,83 @@ def _runners() -> dict[str, Callable[[Job, ProgressReporter], None]]:
     return {Job.Kind.GENERATE: generation.run, Job.Kind.TRAIN: training.run}
 
 
-def _finish(job_id: int, state: str, **fields: Any) -> None:
-    Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
-        state=state, finished_at=timezone.now(), updated_at=timezone.now(), **fields
+def _holding(job_id: int, attempt: int | None):
+    """The job's row while it is running under ``attempt`` (any attempt when None)."""
+    rows = Job.objects.filter(pk=job_id, state=Job.State.RUNNING)
+    return rows if attempt is None else rows.filter(attempts=attempt)
+
+
+def _finish(job_id: int, state: str, attempt: int | None = None, **fields: Any) -> None:
+    _holding(job_id, attempt).update(
+        state=state, finished_at=timezone.now(), updated_at=timezone.now(), lease_expires_at=None, **fields
     )
 
 
-def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job | None:
-    """Claim a queued job and run it to a final state. Returns None when there was nothing to claim
-    (gone, already running elsewhere, finished or cancelled)."""
-    claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+def claimable() -> Q:
+    """Jobs a worker may claim: queued ones, and running ones whose worker's lease ran out."""
+    return Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, lease_expires_at__lt=timezone.now())
+
+
+def _give_up_message(attempts: int) -> str:
+    return (
+        f"Gave up after {attempts} attempts: the worker running this job stopped each time (killed, out of "
+        "memory or restarted). Check the workers' logs and memory, then start the job again."
+    )
+
+
+def claim(job_id: int) -> int | None:
+    """Take the job for this worker; returns the attempt number, or None when there is nothing to claim.
+
+    A job whose attempts are used up is failed with the reason instead of being run again."""
+    exhausted = Job.objects.filter(claimable(), pk=job_id, attempts__gte=settings.JOB_MAX_ATTEMPTS)
+    if exhausted.update(
+        state=Job.State.FAILED, finished_at=timezone.now(), lease_expires_at=None, message="Failed",
+        error=_give_up_message(settings.JOB_MAX_ATTEMPTS),
+    ):
+        logger.warning("job %s: attempts used up, failed", job_id)
+        return None
+    claimed = Job.objects.filter(claimable(), pk=job_id).update(
         state=Job.State.RUNNING,
         attempts=F("attempts") + 1,
         started_at=timezone.now(),
+        lease_expires_at=lease_until(),
+        worker=worker_id()[:255],
         progress=0,
         message="Started",
         error="",
     )
     if not claimed:
+        return None
+    return Job.objects.values_list("attempts", flat=True).get(pk=job_id)
+
+
+def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job | None:
+    """Claim a job and run it to a final state. Returns None when there was nothing to claim
+    (gone, running under a live lease elsewhere, finished or cancelled)."""
+    attempt = claim(job_id)
+    if attempt is None:
         logger.info("job %s: nothing to claim, skipping", job_id)
         return None
     job = Job.objects.get(pk=job_id)
     try:
-        _runners()[job.kind](job, ProgressReporter(job_id, on_progress))
+        with Heartbeat(job_id, attempt):
+            _runners()[job.kind](job, ProgressReporter(job_id, on_progress, attempt=attempt))
     except JobCancelled:
         logger.info("job %s: cancelled while running", job_id)
     except JobError as exc:
-        _finish(job_id, Job.State.FAILED, error=str(exc), message="Failed")
+        _finish(job_id, Job.State.FAILED, attempt, error=str(exc), message="Failed")
     except SoftTimeLimitExceeded:
         _finish(
             job_id,
             Job.State.FAILED,
+            attempt,
             error=f"Stopped: the job ran past the time limit of {settings.TASK_SOFT_TIME_LIMIT} seconds.",
             message="Failed",
         )
     except Exception as exc:  # the worker must survive anything a job does; the reason goes on the row
         logger.exception("job %s failed", job_id)
-        _finish(job_id, Job.State.FAILED, error=f"Unexpected error ({type(exc).__name__}): {exc}", message="Failed")
+        _finish(job_id, Job.State.FAILED, attempt, error=f"Unexpected error ({type(exc).__name__}): {exc}", message="Failed")
     else:
-        _finish(job_id, Job.State.SUCCEEDED, progress=100, message="Done")
+        _finish(job_id, Job.State.SUCCEEDED, attempt, progress=100, message="Done")
     job.refresh_from_db()
     return job

@@ -266,6 +266,9 @@ def _evaluate_and_activate(version: ModelVersion, checkpoint: bytes, device, dat
 
 def run(job: Job, progress: ProgressReporter) -> None:
     """Runner for training jobs (called by services.jobs.execute)."""
+    if job.model_version_id:
+        # An earlier attempt registered its version and died before marking the job done.
+        return
     params = job.parameters
     photos = list(product_photos(params["product_ids"]))
     if not photos:
