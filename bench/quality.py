@@ -57,6 +57,7 @@ from mlcore.metrics.memorization import flag_near_copies, pixel_near_copies  # n
 from mlcore.metrics.report import evaluate  # noqa: E402
 from mlcore.registry import KINDS, get_kind  # noqa: E402
 from mlcore.sampler import tensor_to_images  # noqa: E402
+from shop.services.demo_catalogue import MAX_SIDE as DEMO_MAX_SIDE, describe_product  # noqa: E402  (no Django needed)
 
 from bench import reference_dcgan  # noqa: E402
 
@@ -90,33 +91,10 @@ def log(message: str) -> None:
 
 # --- data ------------------------------------------------------------------------------------------------
 
-# How the demo catalogue names its products (shop/services/demo_catalogue.py CLASSES and describe_product),
-# copied so the benchmark needs no Django: class -> (noun, described_as).
-DEMO_NAMING = {
-    "dress": ("dress", "{a_colour} dress"),
-    "hat": ("hat", "{a_colour} hat"),
-    "longsleeve": ("long-sleeve top", "{a_colour} long-sleeve top"),
-    "outwear": ("outerwear", "a piece of {colour} outerwear"),
-    "pants": ("pants", "a pair of {colour} pants"),
-    "shirt": ("shirt", "{a_colour} shirt"),
-    "shoes": ("shoes", "a pair of {colour} shoes"),
-    "shorts": ("shorts", "a pair of {colour} shorts"),
-    "skirt": ("skirt", "{a_colour} skirt"),
-    "t-shirt": ("T-shirt", "{a_colour} T-shirt"),
-}
-# The demo catalogue names colours from photos downscaled to this longest side.
-DEMO_MAX_SIDE = 160
-
-
 def product_text(category: str, colour: str) -> str:
     """Name and description of the demo product made from a photo, joined as the app joins product text."""
-    spaced = category.replace("-", " ")
-    noun, described_as = DEMO_NAMING.get(category, (spaced, "{a_colour} " + spaced))
-    article = "an" if colour[:1] in "aeiou" else "a"
-    described = described_as.format(colour=colour, a_colour=f"{article} {colour}")
-    name = f"{colour.capitalize()} {noun}"
-    description = f"{described[:1].upper()}{described[1:]} from the demo catalogue."
-    return f"{name} {description}"
+    described = describe_product(category, colour, stem="")
+    return f"{described['name']} {described['description']}"
 
 
 def demo_colour(image) -> str:

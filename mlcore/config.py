@@ -6,8 +6,7 @@ can rebuild its own networks without the code that trained it guessing shapes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 from .conditioning.class_ids import ClassConditioned
 
@@ -38,13 +37,7 @@ class GANConfig(ClassConditioned):
     KIND = "cgan"
 
     def __post_init__(self) -> None:
-        self.classes = list(self.classes)
-        if not self.classes:
-            raise ValueError("GANConfig.classes must name at least one class")
-        if not all(isinstance(name, str) and name for name in self.classes):
-            raise ValueError("GANConfig.classes must be non-empty strings")
-        if len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"GANConfig.classes has duplicates: {self.classes}")
+        self._check_classes()
         size = self.image_size
         if not isinstance(size, int) or size < 32 or size & (size - 1):
             raise ValueError(f"image_size must be a power of 2 and >= 32, got {size!r}")
@@ -61,34 +54,6 @@ class GANConfig(ClassConditioned):
             raise ValueError(f"{type(self).__name__}.kind must be {self.KIND!r}, got {self.kind!r}")
 
     @property
-    def num_classes(self) -> int:
-        """How many classes the model conditions on."""
-        return len(self.classes)
-
-    @property
     def augment_policy(self) -> list[str]:
         """The DiffAugment policy as a list of names ([] when off)."""
         return [p.strip() for p in self.augment.split(",") if p.strip()]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain python types only, so checkpoints load with ``weights_only=True``."""
-        data = asdict(self)
-        data["classes"] = list(self.classes)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GANConfig:
-        """Rebuild a config; unknown or missing keys raise ``ValueError``.
-
-        Unknown keys are refused rather than dropped: silently ignoring one
-        would rebuild a different model than the one that was trained.
-        """
-        if not isinstance(data, dict):
-            raise ValueError(f"config must be a dict, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys: {unknown}")
-        if "classes" not in data:
-            raise ValueError(f"{cls.__name__} dict is missing 'classes'")
-        return cls(**data)

@@ -1,5 +1,6 @@
-"""What every trainer shares: the step loop (step and wall-clock budgets, loss logging, callbacks) and
-saving/resuming checkpoints."""
+"""What every trainer shares: input checks, seeded network construction, the step loop (step and
+wall-clock budgets, loss logging, callbacks), saving/resuming checkpoints, and (``EMAModelLoop``) the
+one-network-with-an-EMA-copy setup of the VAE and diffusion kinds."""
 
 from __future__ import annotations
 
@@ -10,8 +11,38 @@ from typing import Any
 import torch
 
 from .checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
+from .devices import resolve_device
+from .ema import ema_decay_at, make_ema, update_ema
 
 Callback = Callable[[int, int, dict[str, float]], bool | None]
+
+
+def check_dataset(config: Any, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """``ValueError`` unless ``images`` are uint8 N x 3 x S x S and ``labels`` the config's condition ids for them."""
+    size = config.image_size
+    if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):
+        raise ValueError(
+            f"images must be uint8 N x 3 x {size} x {size}, got {images.dtype} {tuple(images.shape)}"
+        )
+    if len(images) == 0:
+        raise ValueError("cannot train on an empty dataset")
+    config.check_condition_ids(labels, len(images))
+
+
+def check_options(batch_size: int, ema_decay: float) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0.0 <= ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+
+
+def build_seeded(build: Callable[[], Any], seed: int) -> Any:
+    """``build()`` with the global RNG seeded by ``seed`` on the CPU, leaving the caller's random state alone.
+
+    CPU initialisation means the same seed gives the same weights on every device."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
 
 
 class FitLoop:
@@ -166,3 +197,86 @@ class FitLoop:
         trainer.step = int(ckpt["step"])
         trainer.history = {key: list(values) for key, values in ckpt["history"].items()}
         return trainer
+
+
+class EMAModelLoop(FitLoop):
+    """Base of trainers of one network with Adam and an EMA copy that samples ("vae", "cvae", "ddpm").
+
+    A subclass names ``CONFIG`` (its config class) and ``HISTORY_KEYS``, passes its network class to
+    ``__init__`` and implements ``_train_step``; checkpoints hold "model", "model_ema" and "optimizer".
+    """
+
+    CONFIG: type
+    HISTORY_KEYS: tuple[str, ...]
+
+    def __init__(
+        self,
+        config: Any,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        network: Callable[[Any], torch.nn.Module],
+        *,
+        batch_size: int,
+        lr: float,
+        betas: tuple[float, float],
+        ema_decay: float,
+        seed: int,
+        device: str | torch.device,
+    ) -> None:
+        if not isinstance(config, self.CONFIG):
+            raise ValueError(f"config must be a {self.CONFIG.__name__}, got {type(config).__name__}")
+        check_dataset(config, images, labels)
+        check_options(batch_size, ema_decay)
+        self.config = config
+        self.device = resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        # Adam refuses a mix of int and float betas, and checkpoints store a list.
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.ema_decay = float(ema_decay)
+        self.seed = int(seed)
+        # The dataset is small (hundreds of photos), so it lives on the device as uint8.
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        self.model = build_seeded(lambda: network(config), self.seed).to(self.device).train()
+        self.model_ema = make_ema(self.model)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
+        self._start_loop(self.HISTORY_KEYS)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this trainer (plain python values)."""
+        return {
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "betas": list(self.betas),
+            "ema_decay": self.ema_decay,
+            "seed": self.seed,
+        }
+
+    def _optimise(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One Adam step on ``terms["loss"]``, then the EMA update; the detached terms for the log."""
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        self.optimizer.step()
+        update_ema(self.model_ema, self.model, ema_decay_at(self.step, self.ema_decay))
+        self.step += 1
+        return {key: value.detach() for key, value in terms.items()}
+
+    def _train_mode(self) -> None:
+        self.model.train()
+
+    @classmethod
+    def config_from_dict(cls, data: dict[str, Any]) -> Any:
+        return cls.CONFIG.from_dict(data)
+
+    def network_state(self) -> dict[str, Any]:
+        return {
+            "model_ema": self.model_ema.state_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def load_network_state(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.model_ema.load_state_dict(ckpt["model_ema"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])

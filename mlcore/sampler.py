@@ -9,7 +9,6 @@ from PIL import Image
 
 from .checkpoint import CheckpointSource, load_checkpoint
 from .config import GANConfig
-from .data import stack_images
 from .devices import resolve_device
 from .networks import Discriminator, Generator
 from .sampling import CHUNK, SamplerBase, tensor_to_images
@@ -35,11 +34,7 @@ class Sampler(SamplerBase):
         step: int,
         device: torch.device,
     ) -> None:
-        self.config = config
-        self.classes = list(config.classes)
-        self.package_version = package_version
-        self.step = step
-        self.device = device
+        super().__init__(config, package_version=package_version, step=step, device=device)
         self.generator = generator.to(device).eval().requires_grad_(False)
         self.discriminator = (
             discriminator.to(device).eval().requires_grad_(False) if discriminator is not None else None
@@ -94,8 +89,7 @@ class Sampler(SamplerBase):
         if not images:
             return []
         names = self._class_names(images, class_name)
-        pixels = stack_images(images, self.config.image_size).to(self.device)
-        x = pixels.float().div_(127.5).sub_(1.0)
+        x = self._pixels(images).to(self.device)
         all_logits = self.discriminator.all_class_logits(x).cpu()
         scores = []
         for logits, name in zip(all_logits, names):

@@ -12,6 +12,9 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import to_pil_image
 
+from .checkpoint import load_checkpoint
+from .data import stack_images
+from .fitting import build_seeded
 from .objectives import sample_noise
 
 # Generation runs in fixed-size chunks so memory stays bounded for large counts.
@@ -32,8 +35,51 @@ def tag_class(images: list[Image.Image], class_name: str) -> list[Image.Image]:
     return images
 
 
+def load_ema_network(source, kinds: Sequence[str], config_from_dict, network, key: str = "model_ema"):
+    """(checkpoint, config, network with the checkpoint's EMA weights) of a one-network kind's checkpoint.
+
+    ``ValueError`` when the checkpoint holds another kind or no EMA weights."""
+    ckpt = load_checkpoint(source, map_location="cpu")
+    if ckpt["kind"] not in kinds:
+        raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not one of {tuple(kinds)}")
+    if key not in ckpt:
+        raise ValueError(f"checkpoint has no {key!r} weights to sample from")
+    config = config_from_dict(ckpt["config"])
+    # The initial weights are overwritten; building seeded keeps the caller's RNG untouched.
+    model = build_seeded(lambda: network(config), 0)
+    model.load_state_dict(ckpt[key])
+    return ckpt, config, model
+
+
 class SamplerBase:
     classes: list[str]
+
+    def __init__(self, config, *, package_version: str, step: int, device: torch.device) -> None:
+        self.config = config
+        self.classes = list(config.classes)
+        self.package_version = package_version
+        self.step = step
+        self.device = device
+
+    def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
+        """Images fitted into the model's square like training photos, as floats in [-1, 1]."""
+        return stack_images(images, self.config.image_size).float().div_(127.5).sub_(1.0)
+
+    def _scores_by_class(self, x: torch.Tensor, names: list[str | None], scores_for) -> list[float]:
+        """``scores_for(x, class ids)`` per image: with its class where known, else its best class."""
+        scores = torch.empty(len(x))
+        known = [i for i, n in enumerate(names) if n is not None]
+        if known:
+            labels = torch.tensor([self.class_index(names[i]) for i in known], dtype=torch.long)
+            scores[known] = scores_for(x[known], labels)
+        unknown = [i for i, n in enumerate(names) if n is None]
+        if unknown:
+            per_class = torch.stack([
+                scores_for(x[unknown], torch.full((len(unknown),), c, dtype=torch.long))
+                for c in range(len(self.classes))
+            ])
+            scores[unknown] = per_class.max(dim=0).values
+        return [float(s) for s in scores]
 
     def _forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

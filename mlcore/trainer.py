@@ -15,7 +15,7 @@ import torch
 from .augment import diff_augment
 from .config import GANConfig
 from .devices import resolve_device
-from .fitting import FitLoop
+from .fitting import FitLoop, build_seeded, check_dataset, check_options
 from .ema import ema_decay_at, make_ema, recalibrate_batchnorm, update_ema
 from .networks import Discriminator, Generator
 from .objectives import losses_for, r1_penalty, sample_noise
@@ -30,26 +30,8 @@ CALIBRATION_BATCHES = 8
 def build_networks(
     config: GANConfig, seed: int, generator: type[Generator] = Generator, discriminator: type[Discriminator] = Discriminator
 ) -> tuple[Generator, Discriminator]:
-    """Generator and discriminator initialised from ``seed`` on the CPU.
-
-    The global RNG is forked so building a model never disturbs the caller's
-    random state, and CPU init means the same seed gives the same weights on
-    every device.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return generator(config), discriminator(config)
-
-
-def _check_dataset(config: GANConfig, images: torch.Tensor, labels: torch.Tensor) -> None:
-    size = config.image_size
-    if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):
-        raise ValueError(
-            f"images must be uint8 N x 3 x {size} x {size}, got {images.dtype} {tuple(images.shape)}"
-        )
-    if len(images) == 0:
-        raise ValueError("cannot train on an empty dataset")
-    config.check_condition_ids(labels, len(images))
+    """Generator and discriminator initialised from ``seed`` on the CPU (see ``fitting.build_seeded``)."""
+    return build_seeded(lambda: (generator(config), discriminator(config)), seed)
 
 
 class Trainer(FitLoop):
@@ -75,11 +57,8 @@ class Trainer(FitLoop):
         r1_gamma: float = 0.0,
         r1_every: int = 16,
     ) -> None:
-        _check_dataset(config, images, labels)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        check_dataset(config, images, labels)
+        check_options(batch_size, ema_decay)
         if r1_every < 1:
             raise ValueError(f"r1_every must be >= 1, got {r1_every}")
         self.config = config

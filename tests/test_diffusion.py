@@ -25,6 +25,8 @@ from mlcore.diffusion.objectives import (
 from mlcore.diffusion.sampler import Sampler
 from mlcore.diffusion.trainer import Trainer
 
+from .synthetic import dataset, pixels
+
 CLASSES = ["dress", "hat"]
 
 
@@ -32,21 +34,6 @@ def tiny(size=64, **overrides):
     options = {"width": 8, "sample_steps": 4, **overrides}
     return DiffusionConfig(classes=CLASSES, image_size=size, **options)
 
-
-def dataset(size=64, count=8):
-    """Flat-coloured squares, one colour per class, with a random-coloured block in a corner."""
-    gen = torch.Generator().manual_seed(1)
-    labels = torch.arange(count) % 2
-    images = torch.empty(count, 3, size, size, dtype=torch.uint8)
-    for i, label in enumerate(labels):
-        colour = torch.tensor([200, 40, 40] if label == 0 else [40, 40, 200], dtype=torch.uint8)
-        images[i] = colour[:, None, None]
-        images[i, :, : size // 4, : size // 4] = torch.randint(0, 256, (3, 1, 1), generator=gen, dtype=torch.uint8)
-    return images, labels.long()
-
-
-def pixels(images):
-    return np.stack([np.asarray(img, dtype=np.int16) for img in images])
 
 
 # ---- objectives -------------------------------------------------------------------------------------------

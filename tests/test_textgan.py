@@ -14,6 +14,8 @@ from mlcore.conditioning.vocab import ConditionVocab, tokenize
 from mlcore.registry import get_kind
 from mlcore.textgan.config import TextGANConfig
 
+from .synthetic import pixels
+
 CLASSES = ["hat", "skirt"]
 COLOURS = {"red": (210, 30, 40), "blue": (40, 60, 200)}
 
@@ -54,9 +56,6 @@ def sampler_of(trainer):
     buffer.seek(0)
     return get_kind("tcgan").sampler.from_checkpoint(buffer)
 
-
-def pixels(images):
-    return np.stack([np.asarray(img, dtype=np.int16) for img in images])
 
 
 # ---- vocabulary and condition rows -------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from mlcore.vae.objectives import (
 from mlcore.vae.sampler import Sampler
 from mlcore.vae.trainer import Trainer
 
+from .synthetic import dataset, pixels
+
 CLASSES = ["dress", "hat"]
 
 
@@ -27,21 +29,6 @@ def tiny(kind="vae", size=64, **overrides):
     cls = CVAEConfig if kind == "cvae" else VAEConfig
     return cls(classes=CLASSES, image_size=size, latent_dim=8, enc_width=4, dec_width=4, **overrides)
 
-
-def dataset(size=64, count=8):
-    """Flat-coloured squares, one colour per class, with a darker block on odd images."""
-    gen = torch.Generator().manual_seed(1)
-    labels = torch.arange(count) % 2
-    images = torch.empty(count, 3, size, size, dtype=torch.uint8)
-    for i, label in enumerate(labels):
-        colour = torch.tensor([200, 40, 40] if label == 0 else [40, 40, 200], dtype=torch.uint8)
-        images[i] = colour[:, None, None]
-        images[i, :, : size // 4, : size // 4] = torch.randint(0, 256, (3, 1, 1), generator=gen, dtype=torch.uint8)
-    return images, labels.long()
-
-
-def pixels(images):
-    return np.stack([np.asarray(img, dtype=np.int16) for img in images])
 
 
 # ---- objectives -------------------------------------------------------------------------------------------

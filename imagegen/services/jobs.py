@@ -106,9 +106,7 @@ class ProgressReporter:
     have passed.
     """
 
-    def __init__(
-        self, job_id: int, callback: ProgressCallback | None = None, min_interval: float = 2.0, attempt: int | None = None
-    ):
+    def __init__(self, job_id: int, callback: ProgressCallback | None = None, min_interval: float = 2.0, *, attempt: int):
         self.job_id = job_id
         self.attempt = attempt
         self.callback = callback
@@ -136,13 +134,12 @@ def _runners() -> dict[str, Callable[[Job, ProgressReporter], None]]:
     return {Job.Kind.GENERATE: generation.run, Job.Kind.TRAIN: training.run}
 
 
-def _holding(job_id: int, attempt: int | None):
-    """The job's row while it is running under ``attempt`` (any attempt when None)."""
-    rows = Job.objects.filter(pk=job_id, state=Job.State.RUNNING)
-    return rows if attempt is None else rows.filter(attempts=attempt)
+def _holding(job_id: int, attempt: int):
+    """The job's row while it is running under ``attempt`` (a newer attempt fences this one off)."""
+    return Job.objects.filter(pk=job_id, state=Job.State.RUNNING, attempts=attempt)
 
 
-def _finish(job_id: int, state: str, attempt: int | None = None, **fields: Any) -> None:
+def _finish(job_id: int, state: str, attempt: int, **fields: Any) -> None:
     _holding(job_id, attempt).update(
         state=state, finished_at=timezone.now(), updated_at=timezone.now(), lease_expires_at=None, **fields
     )

@@ -1,4 +1,5 @@
-"""Condition ids of the kinds that condition on the category alone.
+"""What every generator config shares: its class list (validated), the plain-dict round trip checkpoints
+use, and condition ids for the kinds that condition on the category alone.
 
 Every config class offers ``for_training(...)`` (build a config from the training set's conditions) and
 ``condition_ids(categories, attributes, texts)`` (product conditions -> the tensor the trainer and sampler
@@ -9,6 +10,7 @@ hand every kind the same product data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, fields
 from typing import Any
 
 import torch
@@ -25,9 +27,48 @@ def class_index(classes: Sequence[str], name: str | None) -> int:
 
 
 class ClassConditioned:
-    """Mixin for config dataclasses with a ``classes`` list."""
+    """Mixin for config dataclasses with a ``classes`` list (``classes[i]`` is the label of class id ``i``)."""
 
     classes: list[str]
+
+    def _check_classes(self) -> None:
+        """Normalise ``classes`` to a list; ``ValueError`` unless it holds distinct non-empty strings."""
+        name = type(self).__name__
+        self.classes = list(self.classes)
+        if not self.classes:
+            raise ValueError(f"{name}.classes must name at least one class")
+        if not all(isinstance(c, str) and c for c in self.classes):
+            raise ValueError(f"{name}.classes must be non-empty strings")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"{name}.classes has duplicates: {self.classes}")
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the model knows."""
+        return len(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain python types only, so checkpoints load with ``weights_only=True``."""
+        data = asdict(self)
+        data["classes"] = list(self.classes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Rebuild a config; unknown keys or a missing ``classes`` raise ``ValueError``.
+
+        Unknown keys are refused rather than dropped: silently ignoring one
+        would rebuild a different model than the one that was trained.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"config must be a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys: {unknown}")
+        if "classes" not in data:
+            raise ValueError(f"{cls.__name__} dict is missing 'classes'")
+        return cls(**data)
 
     @classmethod
     def for_training(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..conditioning.class_ids import ClassConditioned
@@ -51,14 +51,7 @@ class DiffusionConfig(ClassConditioned):
     kind: str = "ddpm"
 
     def __post_init__(self) -> None:
-        name = type(self).__name__
-        self.classes = list(self.classes)
-        if not self.classes:
-            raise ValueError(f"{name}.classes must name at least one class")
-        if not all(isinstance(c, str) and c for c in self.classes):
-            raise ValueError(f"{name}.classes must be non-empty strings")
-        if len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"{name}.classes has duplicates: {self.classes}")
+        self._check_classes()
         if self.image_size not in IMAGE_SIZES or not _is_int(self.image_size):
             raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size!r}")
         if not _is_int(self.width) or self.width < 1:
@@ -86,11 +79,6 @@ class DiffusionConfig(ClassConditioned):
             raise ValueError(f"kind must be one of {DIFFUSION_KINDS}, got {self.kind!r}")
 
     @property
-    def num_classes(self) -> int:
-        """How many (real) classes the model knows."""
-        return len(self.classes)
-
-    @property
     def null_class(self) -> int:
         """Class id of "no class" (the unconditional input of classifier-free guidance)."""
         return len(self.classes)
@@ -99,22 +87,3 @@ class DiffusionConfig(ClassConditioned):
     def z_dim(self) -> int:
         """Size of the seeded noise vector: 3 * S * S, reshaped into the initial image x_T."""
         return 3 * self.image_size * self.image_size
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain python types only, so checkpoints load with ``weights_only=True``."""
-        data = asdict(self)
-        data["classes"] = list(self.classes)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DiffusionConfig:
-        """Rebuild a config; unknown keys or a missing ``classes`` raise ``ValueError``."""
-        if not isinstance(data, dict):
-            raise ValueError(f"config must be a dict, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys: {unknown}")
-        if "classes" not in data:
-            raise ValueError(f"{cls.__name__} dict is missing 'classes'")
-        return cls(**data)

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
-from ..checkpoint import CheckpointSource, load_checkpoint
-from ..data import stack_images
+from ..checkpoint import CheckpointSource
 from ..devices import resolve_device
 from ..objectives import sample_noise
-from ..sampling import CHUNK, SamplerBase
+from ..sampling import CHUNK, SamplerBase, load_ema_network
 from .config import DIFFUSION_KINDS, DiffusionConfig
 from .networks import UNet
 from .objectives import alphas_cumprod_for, denoising_error
@@ -44,11 +43,7 @@ class Sampler(SamplerBase):
         sample_steps: int | None = None,
         guidance: float | None = None,
     ) -> None:
-        self.config = config
-        self.classes = list(config.classes)
-        self.package_version = package_version
-        self.step = step
-        self.device = device
+        super().__init__(config, package_version=package_version, step=step, device=device)
         self.model = model.to(device).eval().requires_grad_(False)
         self.alphas_cumprod = alphas_cumprod_for(config.schedule, config.timesteps)
         self.sample_steps = config.sample_steps if sample_steps is None else int(sample_steps)
@@ -64,16 +59,7 @@ class Sampler(SamplerBase):
         guidance: float | None = None,
     ) -> Sampler:
         """Load a trainer checkpoint (path, bytes or binary file object) for sampling."""
-        ckpt = load_checkpoint(source, map_location="cpu")
-        if ckpt["kind"] not in DIFFUSION_KINDS:
-            raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not one of {DIFFUSION_KINDS}")
-        if "model_ema" not in ckpt:
-            raise ValueError("checkpoint has no 'model_ema' weights to sample from")
-        config = DiffusionConfig.from_dict(ckpt["config"])
-        # Initial weights are overwritten; forking keeps the caller's RNG untouched.
-        with torch.random.fork_rng(devices=[]):
-            model = UNet(config)
-        model.load_state_dict(ckpt["model_ema"])
+        ckpt, config, model = load_ema_network(source, DIFFUSION_KINDS, DiffusionConfig.from_dict, UNet)
         return cls(
             config, model,
             package_version=str(ckpt["package_version"]),
@@ -90,9 +76,6 @@ class Sampler(SamplerBase):
             self.model, self.config, z.reshape(-1, 3, size, size), labels,
             alphas_cumprod=self.alphas_cumprod, steps=self.sample_steps, guidance=self.guidance,
         )
-
-    def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
-        return stack_images(images, self.config.image_size).float().div_(127.5).sub_(1.0)
 
     @torch.inference_mode()
     def _scores_for(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -121,17 +104,4 @@ class Sampler(SamplerBase):
         if not images:
             return []
         names = self._class_names(images, class_name)
-        x = self._pixels(images)
-        scores = torch.empty(len(x))
-        known = [i for i, n in enumerate(names) if n is not None]
-        if known:
-            labels = torch.tensor([self.class_index(names[i]) for i in known], dtype=torch.long)
-            scores[known] = self._scores_for(x[known], labels)
-        unknown = [i for i, n in enumerate(names) if n is None]
-        if unknown:
-            per_class = torch.stack([
-                self._scores_for(x[unknown], torch.full((len(unknown),), c, dtype=torch.long))
-                for c in range(len(self.classes))
-            ])
-            scores[unknown] = per_class.max(dim=0).values
-        return [float(s) for s in scores]
+        return self._scores_by_class(self._pixels(images), names, self._scores_for)

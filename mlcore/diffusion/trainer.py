@@ -8,16 +8,11 @@ checkpointed, so a resumed run continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from ..devices import resolve_device
-from ..ema import ema_decay_at, make_ema, update_ema
-from ..fitting import FitLoop
+from ..fitting import EMAModelLoop
 from ..objectives import sample_noise
 from ..sampling import CHUNK
-from ..trainer import _check_dataset
 from .config import DIFFUSION_KINDS, DiffusionConfig
 from .networks import UNet
 from .objectives import alphas_cumprod_for, ddim_timesteps, guided_ddim_sample, loss_terms
@@ -25,13 +20,6 @@ from .objectives import alphas_cumprod_for, ddim_timesteps, guided_ddim_sample, 
 LOSS_KEYS = ("loss",)
 HISTORY_KEYS = ("step", *LOSS_KEYS)
 GRID_COLUMNS = 8
-
-
-def build_model(config: DiffusionConfig, seed: int) -> UNet:
-    """The UNet initialised from ``seed`` on the CPU, without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return UNet(config)
 
 
 @torch.inference_mode()
@@ -65,10 +53,14 @@ def sample_images(
     return torch.cat(chunks)
 
 
-class Trainer(FitLoop):
-    """Trains a ``DiffusionConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N)."""
+class Trainer(EMAModelLoop):
+    """Trains a ``DiffusionConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N).
+
+    The EMA copy is what samples (sample_grid, the Sampler)."""
 
     RESUMES = DIFFUSION_KINDS
+    CONFIG = DiffusionConfig
+    HISTORY_KEYS = HISTORY_KEYS
 
     def __init__(
         self,
@@ -83,40 +75,11 @@ class Trainer(FitLoop):
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
-        if not isinstance(config, DiffusionConfig):
-            raise ValueError(f"config must be a DiffusionConfig, got {type(config).__name__}")
-        _check_dataset(config, images, labels)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        self.config = config
-        self.device = resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        # Adam refuses a mix of int and float betas, and checkpoints store a list.
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.ema_decay = float(ema_decay)
-        self.seed = int(seed)
-
-        self.images = images.to(self.device)
-        self.labels = labels.to(self.device)
+        super().__init__(
+            config, images, labels, UNet,
+            batch_size=batch_size, lr=lr, betas=betas, ema_decay=ema_decay, seed=seed, device=device,
+        )
         self.alphas_cumprod = alphas_cumprod_for(config.schedule, config.timesteps)
-        self.model = build_model(config, self.seed).to(self.device).train()
-        # The EMA copy is what samples (sample_grid, the Sampler).
-        self.model_ema = make_ema(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        self._start_loop(HISTORY_KEYS)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """The keyword arguments that rebuild this trainer (plain python values)."""
-        return {
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "betas": list(self.betas),
-            "ema_decay": self.ema_decay,
-            "seed": self.seed,
-        }
 
     def _draw(self) -> dict[str, torch.Tensor]:
         """This step's random draws, all from ``self.rng`` (on the CPU), always in the same order."""
@@ -134,16 +97,7 @@ class Trainer(FitLoop):
         x = self.images[draw["index"]].float().div_(127.5).sub_(1.0)
         x = torch.where(draw["flip"][:, None, None, None], x.flip(3), x)
         labels = torch.where(draw["drop"], self.config.null_class, self.labels[draw["index"]])
-        terms = loss_terms(self.model, x, labels, draw["t"], draw["noise"], self.alphas_cumprod)
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.optimizer.step()
-        update_ema(self.model_ema, self.model, ema_decay_at(self.step, self.ema_decay))
-        self.step += 1
-        return {key: value.detach() for key, value in terms.items()}
-
-    def _train_mode(self) -> None:
-        self.model.train()
+        return self._optimise(loss_terms(self.model, x, labels, draw["t"], draw["noise"], self.alphas_cumprod))
 
     def grid_inputs(self, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed (trainer-seeded) noise and labels of ``sample_grid``: num_classes rows of ``columns``.
@@ -162,19 +116,3 @@ class Trainer(FitLoop):
         return sample_images(
             self.model_ema, self.config, z.view(-1, 3, size, size), labels, alphas_cumprod=self.alphas_cumprod
         )
-
-    @classmethod
-    def config_from_dict(cls, data: dict[str, Any]) -> DiffusionConfig:
-        return DiffusionConfig.from_dict(data)
-
-    def network_state(self) -> dict[str, Any]:
-        return {
-            "model_ema": self.model_ema.state_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
-
-    def load_network_state(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.model_ema.load_state_dict(ckpt["model_ema"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])

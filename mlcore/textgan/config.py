@@ -68,13 +68,10 @@ class TextGANConfig(GANConfig):
         if not len(attributes) == len(texts) == count:
             raise ValueError("categories, attributes and texts must have the same length")
         class_ids = torch.tensor(
-            [self.num_classes if name is None else self._class_id(name) for name in categories], dtype=torch.long
+            [self.num_classes if name is None else class_index(self.classes, name) for name in categories], dtype=torch.long
         )
         vocab = self.condition_vocab
         return torch.cat([class_ids[:, None], vocab.attribute_ids(attributes), vocab.token_ids(texts)], dim=1)
-
-    def _class_id(self, name: str) -> int:
-        return class_index(self.classes, name)
 
     def class_rows(self, class_ids: torch.Tensor) -> torch.Tensor:
         rows = torch.zeros(len(class_ids), ROW_WIDTH, dtype=torch.long, device=class_ids.device)

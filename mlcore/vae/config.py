@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..conditioning.class_ids import ClassConditioned
@@ -35,14 +35,7 @@ class VAEConfig(ClassConditioned):
     kind: str = "vae"
 
     def __post_init__(self) -> None:
-        name = type(self).__name__
-        self.classes = list(self.classes)
-        if not self.classes:
-            raise ValueError(f"{name}.classes must name at least one class")
-        if not all(isinstance(c, str) and c for c in self.classes):
-            raise ValueError(f"{name}.classes must be non-empty strings")
-        if len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"{name}.classes has duplicates: {self.classes}")
+        self._check_classes()
         if self.image_size not in IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {self.image_size!r}")
         for key in ("latent_dim", "enc_width", "dec_width"):
@@ -64,11 +57,6 @@ class VAEConfig(ClassConditioned):
             raise ValueError(f"kind must be one of {VAE_KINDS}, got {self.kind!r}")
 
     @property
-    def num_classes(self) -> int:
-        """How many classes the model knows (the "vae" kind does not condition on them)."""
-        return len(self.classes)
-
-    @property
     def conditional(self) -> bool:
         """Whether encoder and decoder take the class ("cvae")."""
         return self.kind == "cvae"
@@ -77,25 +65,6 @@ class VAEConfig(ClassConditioned):
     def z_dim(self) -> int:
         """Alias of ``latent_dim``, the name ``GANConfig`` uses for its noise size."""
         return self.latent_dim
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain python types only, so checkpoints load with ``weights_only=True``."""
-        data = asdict(self)
-        data["classes"] = list(self.classes)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VAEConfig:
-        """Rebuild a config; unknown keys or a missing ``classes`` raise ``ValueError``."""
-        if not isinstance(data, dict):
-            raise ValueError(f"config must be a dict, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} keys: {unknown}")
-        if "classes" not in data:
-            raise ValueError(f"{cls.__name__} dict is missing 'classes'")
-        return cls(**data)
 
 
 @dataclass

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
-from ..checkpoint import CheckpointSource, load_checkpoint
-from ..data import stack_images
+from ..checkpoint import CheckpointSource
 from ..devices import resolve_device
-from ..sampling import CHUNK, SamplerBase
+from ..sampling import CHUNK, SamplerBase, load_ema_network
 from .config import VAE_KINDS, VAEConfig, config_from_dict
 from .networks import VAE
 from .objectives import gaussian_nll, kl_divergence
@@ -25,25 +24,13 @@ class Sampler(SamplerBase):
     """
 
     def __init__(self, config: VAEConfig, model: VAE, *, package_version: str, step: int, device: torch.device) -> None:
-        self.config = config
-        self.classes = list(config.classes)
-        self.package_version = package_version
-        self.step = step
-        self.device = device
+        super().__init__(config, package_version=package_version, step=step, device=device)
         self.model = model.to(device).eval().requires_grad_(False)
 
     @classmethod
     def from_checkpoint(cls, source: CheckpointSource, *, device: str | torch.device = "cpu") -> Sampler:
         """Load a trainer checkpoint (path, bytes or binary file object) for sampling."""
-        ckpt = load_checkpoint(source, map_location="cpu")
-        if ckpt["kind"] not in VAE_KINDS:
-            raise ValueError(f"checkpoint holds a {ckpt['kind']!r} model, not one of {VAE_KINDS}")
-        if "model_ema" not in ckpt:
-            raise ValueError("checkpoint has no 'model_ema' weights to sample from")
-        config = config_from_dict(ckpt["config"])
-        with torch.random.fork_rng(devices=[]):
-            model = VAE(config)
-        model.load_state_dict(ckpt["model_ema"])
+        ckpt, config, model = load_ema_network(source, VAE_KINDS, config_from_dict, VAE)
         return cls(
             config, model,
             package_version=str(ckpt["package_version"]),
@@ -65,9 +52,6 @@ class Sampler(SamplerBase):
             for i in range(0, len(z), CHUNK)
         ]
         return torch.cat(chunks)
-
-    def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
-        return stack_images(images, self.config.image_size).float().div_(127.5).sub_(1.0)
 
     @torch.inference_mode()
     def _encode_labelled(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,16 +100,4 @@ class Sampler(SamplerBase):
         x = self._pixels(images)
         if not self.config.conditional:
             return [float(s) for s in self._scores_for(x, torch.zeros(len(x), dtype=torch.long))]
-        known = [i for i, n in enumerate(names) if n is not None]
-        scores = torch.empty(len(x))
-        if known:
-            labels = torch.tensor([self.class_index(names[i]) for i in known], dtype=torch.long)
-            scores[known] = self._scores_for(x[known], labels)
-        unknown = [i for i, n in enumerate(names) if n is None]
-        if unknown:
-            per_class = torch.stack([
-                self._scores_for(x[unknown], torch.full((len(unknown),), c, dtype=torch.long))
-                for c in range(len(self.classes))
-            ])
-            scores[unknown] = per_class.max(dim=0).values
-        return [float(s) for s in scores]
+        return self._scores_by_class(x, names, self._scores_for)

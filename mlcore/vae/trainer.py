@@ -12,11 +12,8 @@ from typing import Any
 
 import torch
 
-from ..devices import resolve_device
-from ..fitting import FitLoop
-from ..ema import ema_decay_at, make_ema, update_ema
+from ..fitting import EMAModelLoop
 from ..objectives import sample_noise
-from ..trainer import _check_dataset
 from .config import VAE_KINDS, VAEConfig, config_from_dict
 from .networks import VAE
 from .objectives import elbo_terms, kl_weight, reparameterize
@@ -27,17 +24,14 @@ GRID_COLUMNS = 8
 
 
 
-def build_model(config: VAEConfig, seed: int) -> VAE:
-    """Encoder + decoder initialised from ``seed`` on the CPU, without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return VAE(config)
+class Trainer(EMAModelLoop):
+    """Trains a ``VAEConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N).
 
-
-class Trainer(FitLoop):
-    """Trains a ``VAEConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N)."""
+    The EMA copy holds encoder and decoder together; its decoder is what samples."""
 
     RESUMES = VAE_KINDS
+    CONFIG = VAEConfig
+    HISTORY_KEYS = HISTORY_KEYS
 
     def __init__(
         self,
@@ -52,38 +46,10 @@ class Trainer(FitLoop):
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
-        if not isinstance(config, VAEConfig):
-            raise ValueError(f"config must be a VAEConfig, got {type(config).__name__}")
-        _check_dataset(config, images, labels)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-        self.config = config
-        self.device = resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.ema_decay = float(ema_decay)
-        self.seed = int(seed)
-
-        self.images = images.to(self.device)
-        self.labels = labels.to(self.device)
-        self.model = build_model(config, self.seed).to(self.device).train()
-        # EMA of encoder and decoder together; its decoder is what samples.
-        self.model_ema = make_ema(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        self._start_loop(HISTORY_KEYS)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """The keyword arguments that rebuild this trainer (plain python values)."""
-        return {
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "betas": list(self.betas),
-            "ema_decay": self.ema_decay,
-            "seed": self.seed,
-        }
+        super().__init__(
+            config, images, labels, VAE,
+            batch_size=batch_size, lr=lr, betas=betas, ema_decay=ema_decay, seed=seed, device=device,
+        )
 
     def _labels_for(self, labels: torch.Tensor) -> torch.Tensor | None:
         return labels if self.config.conditional else None
@@ -100,15 +66,7 @@ class Trainer(FitLoop):
             x_hat, x, mu, logvar, sigma=cfg.recon_sigma,
             kl_scale=kl_weight(self.step, cfg.beta, cfg.kl_warmup_steps),
         )
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.optimizer.step()
-        update_ema(self.model_ema, self.model, ema_decay_at(self.step, self.ema_decay))
-        self.step += 1
-        return {key: value.detach() for key, value in terms.items()}
-
-    def _train_mode(self) -> None:
-        self.model.train()
+        return self._optimise(terms)
 
     def grid_inputs(self, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed (trainer-seeded) noise and labels of ``sample_grid``: num_classes rows of ``columns``.
@@ -133,17 +91,3 @@ class Trainer(FitLoop):
     @classmethod
     def config_from_dict(cls, data: dict[str, Any]) -> VAEConfig:
         return config_from_dict(data)
-
-    def network_state(self) -> dict[str, Any]:
-        return {
-            "model_ema": self.model_ema.state_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
-
-    def load_network_state(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.model_ema.load_state_dict(ckpt["model_ema"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-
-

@@ -22,6 +22,8 @@ from mlcore.conditioning.colour import dominant_colour_name
 SOURCE_SPLIT = "train"
 LICENSE_FILE = "LICENSE-CC0-1.0.txt"
 CSV_FILE = "catalogue.csv"
+# Longest side of the demo photos; their colours are named at this size.
+MAX_SIDE = 160
 CSV_COLUMNS = ("file", "name", "description", "price", "colour", "material", "pattern")
 _SOURCE_SUFFIXES = (".jpg", ".jpeg")
 
@@ -71,7 +73,7 @@ def build_demo_catalogue(
     output_dir: Path | str,
     *,
     per_class: int = 40,
-    max_side: int = 160,
+    max_side: int = MAX_SIDE,
     quality: int = 85,
     progress: bool | None = None,
 ) -> BuildReport:
