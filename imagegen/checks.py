@@ -109,3 +109,74 @@ def check_kinds(app_configs=None, **kwargs):
             checks.Error("IMAGEGEN_AUTO_ACTIVATE must be 'if-better', 'always' or 'never'.", id="imagegen.E008")
         )
     return errors
+
+
+@checks.register()
+def check_uploads(app_configs=None, **kwargs):
+    from PIL import Image, ImageFile
+
+    errors = []
+    Image.init()
+    for name in settings.UPLOAD_FORMATS:
+        if str(name).upper() not in Image.OPEN:
+            errors.append(
+                checks.Error(
+                    f"IMAGEGEN_UPLOAD_FORMATS names {name!r}, which is not a format Pillow can read.",
+                    hint="Use Pillow's format names, e.g. 'JPEG' (not 'JPG'), 'PNG', 'WEBP', 'GIF'.",
+                    id="imagegen.E011",
+                )
+            )
+        elif str(name).upper() == "EPS":
+            errors.append(
+                checks.Error(
+                    "IMAGEGEN_UPLOAD_FORMATS must not include EPS: Pillow decodes it by running Ghostscript on "
+                    "the uploaded PostScript program.",
+                    id="imagegen.E012",
+                )
+            )
+    limits = (settings.UPLOAD_MAX_BYTES, settings.UPLOAD_MAX_PIXELS, settings.UPLOAD_MIN_SIDE)
+    if not all(isinstance(value, int) and value > 0 for value in limits) or (
+        settings.UPLOAD_MIN_SIDE**2 > settings.UPLOAD_MAX_PIXELS
+    ):
+        errors.append(
+            checks.Error(
+                "IMAGEGEN_UPLOAD_MAX_BYTES, IMAGEGEN_UPLOAD_MAX_PIXELS and IMAGEGEN_UPLOAD_MIN_SIDE must be positive "
+                "whole numbers, and a square of IMAGEGEN_UPLOAD_MIN_SIDE must fit in IMAGEGEN_UPLOAD_MAX_PIXELS.",
+                id="imagegen.E013",
+            )
+        )
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        errors.append(
+            checks.Warning(
+                "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: truncated uploads are accepted with their missing part "
+                "filled in grey instead of being refused.",
+                hint="Something in this process set it; imagegen never does.",
+                id="imagegen.W001",
+            )
+        )
+    return errors
+
+
+@checks.register()
+def check_api_limits(app_configs=None, **kwargs):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    errors = []
+    for scope, rate in (settings.THROTTLE_RATES or {}).items():
+        try:
+            if rate is not None:
+                SimpleRateThrottle.parse_rate(None, rate)
+        except (ValueError, KeyError, AttributeError, TypeError):
+            errors.append(
+                checks.Error(
+                    f"IMAGEGEN_THROTTLE_RATES[{scope!r}] is {rate!r}, which is not a rate.",
+                    hint='Write "<number>/<second|minute|hour|day>", e.g. "60/minute", or None for no limit.',
+                    id="imagegen.E014",
+                )
+            )
+    cap = settings.MAX_ACTIVE_JOBS_PER_USER
+    if cap is not None and not (isinstance(cap, int) and not isinstance(cap, bool) and cap >= 1):
+        errors.append(
+            checks.Error("IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER must be a whole number >= 1, or None.", id="imagegen.E015")
+        )
+    return errors

@@ -41,6 +41,18 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE": "default",
     # Folder inside that storage.
     "UPLOAD_TO": "imagegen",
+    # Uploaded source photos (API and admin). Larger files are refused while they stream in, before any
+    # decoding; keep a reverse proxy's body limit (nginx client_max_body_size) a little above it.
+    "UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
+    # Most pixels (width x height) an upload may declare; checked on the header, before the pixels are
+    # decoded, so a decompression bomb costs nothing. It also bounds the memory one upload can take
+    # (4 bytes a pixel, a few copies), whatever Pillow's own Image.MAX_IMAGE_PIXELS says.
+    "UPLOAD_MAX_PIXELS": 40_000_000,
+    # Shortest side in pixels an upload may have; smaller images teach a generator nothing.
+    "UPLOAD_MIN_SIDE": 32,
+    # Pillow format names an upload may be decoded as; no other decoder ever sees uploaded bytes.
+    # Animated images (GIF, APNG, WebP) are refused whatever the format.
+    "UPLOAD_FORMATS": ("JPEG", "PNG", "WEBP", "GIF"),
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     "DEVICE": "auto",
     # Generator kinds that can be trained and used.
@@ -66,6 +78,11 @@ DEFAULTS: dict[str, Any] = {
     "MIN_QUALITY_SCORE": None,
     # Generated images start in this review state ("pending" or "approved").
     "DEFAULT_REVIEW_STATE": "pending",
+    # API rate limits ("<n>/<second|minute|hour|day>", or None for no limit): "user" per signed-in user,
+    # "ip" per client address, "jobs" per user (or address) for requests that start work.
+    "THROTTLE_RATES": {"user": "600/minute", "ip": "1200/minute", "jobs": "60/minute"},
+    # Jobs one user may have queued or running at once; further requests are refused (429). None: no cap.
+    "MAX_ACTIVE_JOBS_PER_USER": 50,
 }
 
 

@@ -1,4 +1,5 @@
-"""imagegen's tables: jobs, the images they make, and the registry of trained model versions.
+"""imagegen's tables: jobs, the images they make, the registry of trained model versions, and the source
+photos staff upload to train on.
 
 The product model is the host's (``IMAGEGEN_PRODUCT_MODEL``); this app never imports it directly.
 """
@@ -6,16 +7,40 @@ import uuid
 
 from django.conf import settings as django_settings
 from django.core.files.storage import storages
+from django.core.signals import setting_changed
 from django.core.validators import MaxValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.utils.functional import LazyObject, empty
 
 from .conf import settings
 
 
+class _ConfiguredStorage(LazyObject):
+    """The storage named by ``IMAGEGEN_STORAGE``, looked up on first use.
+
+    A FileField calls a callable ``storage`` once, when models load, and keeps what it returns; returning
+    this proxy instead of the storage itself lets a changed ``STORAGES`` or ``IMAGEGEN_STORAGE``
+    (``override_settings``) take effect, as it does for Django's ``default_storage``."""
+
+    def _setup(self) -> None:
+        self._wrapped = storages[settings.STORAGE]
+
+
+_configured_storage = _ConfiguredStorage()
+
+
+@receiver(setting_changed)
+def _forget_configured_storage(*, setting: str, **kwargs) -> None:
+    if setting in ("STORAGES", "IMAGEGEN_STORAGE"):
+        _configured_storage._wrapped = empty
+
+
 def imagegen_storage():
-    """The storage generated files go to; a callable so the alias is read at run time."""
-    return storages[settings.STORAGE]
+    """The storage generated files go to (migrations refer to this callable by name)."""
+    return _configured_storage
 
 
 def _path(*parts: str) -> str:
@@ -24,6 +49,11 @@ def _path(*parts: str) -> str:
 
 def generated_image_path(instance: "GeneratedImage", filename: str) -> str:
     return _path("images", str(instance.product_id), f"{uuid.uuid4().hex}.png")
+
+
+def source_photo_path(instance: "SourcePhoto", filename: str) -> str:
+    # The uploader's file name never reaches the key: it could hold "../", a script's name or just clash.
+    return _path("photos", str(instance.product_id), f"{uuid.uuid4().hex}.png")
 
 
 def checkpoint_path(instance: "ModelVersion", filename: str) -> str:
@@ -183,3 +213,40 @@ class GeneratedImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} image #{self.pk} for product {self.product_id}"
+
+
+class SourcePhoto(models.Model):
+    """A photo of a product uploaded by staff to train on. Stored only as imagegen's own PNG re-encoding of
+    the decoded pixels (``services.uploads``), never as the bytes that were sent; rows are added through
+    ``services.add_source_photo`` and never edited."""
+
+    product = models.ForeignKey(settings.PRODUCT_MODEL, on_delete=models.CASCADE, related_name="source_photos")
+    image = models.ImageField(upload_to=source_photo_path, storage=imagegen_storage, max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    source_format = models.CharField(
+        max_length=16, help_text="What the upload was decoded as (Pillow's format name, e.g. JPEG); not what it claimed."
+    )
+    original_name = models.CharField(
+        max_length=255, blank=True, help_text="The uploader's file name, cleaned; a label only, never a storage key."
+    )
+    uploaded_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # A photo is replaced by deleting it and uploading another: there is nothing to change.
+        default_permissions = ("add", "view", "delete")
+
+    def __str__(self) -> str:
+        return f"Photo #{self.pk} of product {self.product_id}"
+
+
+@receiver(post_delete, sender=SourcePhoto, dispatch_uid="imagegen_delete_source_photo_file")
+def _delete_source_photo_file(sender, instance: SourcePhoto, using: str, **kwargs) -> None:
+    """A deleted photo's file goes too, once the deletion is committed (a rolled back delete keeps it)."""
+    name, storage = instance.image.name, instance.image.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name), using=using)

@@ -96,6 +96,11 @@ if os.environ.get("IMAGEGEN_S3_BUCKET"):
             "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
             "default_acl": "private",
             "querystring_auth": True,
+            # botocore would sign URLs with the deprecated SigV2 in us-east-1; SigV4 binds the expiry into
+            # the signature and is the only scheme newer regions and most S3-compatible servers accept.
+            "signature_version": "s3v4",
+            # Seconds a signed URL stays valid (SigV4 allows up to 7 days).
+            "querystring_expire": int(os.environ.get("AWS_QUERYSTRING_EXPIRE", 3600)),
             "file_overwrite": False,
         },
     }
@@ -136,13 +141,23 @@ CELERY_BEAT_SCHEDULE = {
     "imagegen-reconcile-jobs": {"task": "imagegen.reconcile_jobs", "schedule": 60.0, "options": {"queue": "default"}},
 }
 
+# API rate limits count in the default cache: with more than one web process it must be shared (Redis),
+# or every process keeps its own counts.
+if os.environ.get("CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}}
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        # DRF's, except that a NUL in the username is refused instead of reaching PostgreSQL (a 500).
+        "imagegen.api.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    # imagegen's views declare their own throttles; these cover the rest (the schema and its docs).
+    "DEFAULT_THROTTLE_CLASSES": ["imagegen.api.throttles.PerUserThrottle", "imagegen.api.throttles.PerIPThrottle"],
+    # Behind a reverse proxy, the number of proxies whose X-Forwarded-For entry to trust for the client IP.
+    "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }

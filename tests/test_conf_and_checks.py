@@ -37,6 +37,9 @@ def test_every_setting_is_documented_in_the_readme():
         ({"IMAGEGEN_DEFAULT_KIND": "diffusion"}, "imagegen.E006"),
         ({"IMAGEGEN_IMAGE_SIZE": 96}, "imagegen.E007"),
         ({"IMAGEGEN_AUTO_ACTIVATE": "sometimes"}, "imagegen.E008"),
+        ({"IMAGEGEN_THROTTLE_RATES": {"user": "60 a minute"}}, "imagegen.E014"),
+        ({"IMAGEGEN_THROTTLE_RATES": {"jobs": "5/fortnight"}}, "imagegen.E014"),
+        ({"IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER": 0}, "imagegen.E015"),
     ],
 )
 def test_system_checks_report_configuration_mistakes(settings, override, error_id):

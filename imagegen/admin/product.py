@@ -2,6 +2,7 @@
 inline of generated images with approve/reject buttons."""
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -23,6 +24,10 @@ def _confirmation(modeladmin, request, queryset, form, *, title: str, action: st
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/imagegen/confirm_action.html", context)
+
+
+def _refusal(exc: Exception) -> str:
+    return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 def _jobs_link(label: str):
@@ -54,14 +59,16 @@ class ImagegenProductAdminMixin:
         if form.is_valid():
             jobs = []
             try:
-                for product in queryset:
-                    jobs.append(
-                        services.request_generation(
-                            product, count=form.cleaned_data["count"], seed=form.cleaned_data["seed"], user=request.user
+                # All the selected products or none: a refusal half-way must not leave some jobs queued.
+                with transaction.atomic():
+                    for product in queryset:
+                        jobs.append(
+                            services.request_generation(
+                                product, count=form.cleaned_data["count"], seed=form.cleaned_data["seed"], user=request.user
+                            )
                         )
-                    )
-            except ValidationError as exc:
-                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            except (ValidationError, services.TooManyActiveJobs) as exc:
+                self.message_user(request, _refusal(exc), messages.ERROR)
                 return None
             self.message_user(
                 request,
@@ -81,8 +88,8 @@ class ImagegenProductAdminMixin:
         if form.is_valid():
             try:
                 job = services.request_training(queryset, user=request.user, **form.cleaned_data)
-            except ValidationError as exc:
-                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            except (ValidationError, services.TooManyActiveJobs) as exc:
+                self.message_user(request, _refusal(exc), messages.ERROR)
                 return None
             self.message_user(
                 request,

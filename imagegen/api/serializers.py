@@ -2,7 +2,7 @@
 from rest_framework import serializers
 
 from ..conf import settings
-from ..models import GeneratedImage, Job
+from ..models import GeneratedImage, Job, SourcePhoto
 from ..services.jobs import SEED_MAX
 
 
@@ -48,3 +48,12 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
 
 class ReviewRequestSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=[GeneratedImage.ReviewState.APPROVED, GeneratedImage.ReviewState.REJECTED])
+
+
+class SourcePhotoSerializer(serializers.ModelSerializer):
+    image = serializers.ImageField(read_only=True, use_url=True, help_text="imagegen's PNG re-encoding of the upload.")
+
+    class Meta:
+        model = SourcePhoto
+        fields = ["id", "product", "image", "width", "height", "source_format", "original_name", "uploaded_by", "created_at"]
+        read_only_fields = fields

@@ -8,6 +8,8 @@ app_name = "imagegen-api"
 urlpatterns = [
     path("products/<int:product_id>/generate/", views.ProductGenerateView.as_view(), name="product-generate"),
     path("products/<int:product_id>/images/", views.ProductImagesView.as_view(), name="product-images"),
+    path("products/<int:product_id>/photos/", views.ProductPhotosView.as_view(), name="product-photos"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
+    path("images/<int:pk>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("images/<int:pk>/review/", views.ImageReviewView.as_view(), name="image-review"),
 ]

@@ -3,23 +3,29 @@
 Admin actions, API views, Celery tasks and management commands call these functions and nothing else.
 """
 from .generation import request_generation
-from .jobs import JobCancelled, JobError, cancel, execute
+from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute
 from .model_registry import activate, deactivate, version_for
 from .reconcile import reconcile
-from .review import review, visible_images
+from .review import images_visible_to, review, visible_images
 from .training import request_training
+from .uploads import add_source_photo, normalise_upload, save_source_photo
 
 __all__ = [
     "JobCancelled",
     "JobError",
+    "TooManyActiveJobs",
     "activate",
+    "add_source_photo",
     "cancel",
     "deactivate",
     "execute",
+    "images_visible_to",
+    "normalise_upload",
     "reconcile",
     "request_generation",
     "request_training",
     "review",
+    "save_source_photo",
     "version_for",
     "visible_images",
 ]

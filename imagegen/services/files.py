@@ -1,4 +1,5 @@
 """Writing files to storage together with database rows: all of them or none."""
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from io import BytesIO
@@ -7,6 +8,8 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from PIL import Image
+
+logger = logging.getLogger(__name__)
 
 
 def png_file(image: Image.Image, xmp: str | None = None) -> ContentFile:
@@ -34,8 +37,13 @@ class FileBatch:
         self._written.append(field_file)
 
     def delete_all(self) -> None:
+        # Best effort for every file: a storage that fails one delete must neither leave the others behind
+        # nor replace the error that rolled the transaction back.
         for field_file in self._written:
-            field_file.storage.delete(field_file.name)
+            try:
+                field_file.storage.delete(field_file.name)
+            except Exception:
+                logger.exception("could not remove %s after a rollback; it is an orphan now", field_file.name)
 
 
 @contextmanager

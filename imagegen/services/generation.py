@@ -7,6 +7,7 @@ from ..conf import settings
 from ..models import GeneratedImage, Job
 from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
+from .memory import shrinking_batches
 from .model_registry import load_sampler, version_for
 from .products import product_conditions
 from .provenance import generated_image_xmp
@@ -54,9 +55,22 @@ def run(job: Job, progress: ProgressReporter) -> None:
     sampler = load_sampler(version)
     progress(30, f"Generating {count} images")
     seeds = [seed + i for i in range(count)]
-    # Kinds that read attributes and text get the product's own; class-only kinds use the category.
-    images = sampler.generate_for(seeds, **conditions)
-    scores = sampler.score(images, category)
+
+    def generate(batch: int) -> tuple[list, list[float]]:
+        # Each image depends on its own seed only, so smaller batches after running out of memory give
+        # the same pictures.
+        images, scores = [], []
+        for start in range(0, count, batch):
+            # Kinds that read attributes and text get the product's own; class-only kinds use the category.
+            chunk = sampler.generate_for(seeds[start : start + batch], **conditions)
+            images += chunk
+            scores += list(sampler.score(chunk, category))
+        return images, scores
+
+    images, scores = shrinking_batches(
+        generate, count, smallest=1,
+        on_retry=lambda big, small, why: progress(30, f"{why} generating {big} at once; now {small} at a time"),
+    )
     described = {"attributes": conditions["attributes"], "text": conditions["text"]} if sampler.config.uses_text else {}
     progress(80, "Saving images")
     threshold = settings.MIN_QUALITY_SCORE

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Model, Q
@@ -28,6 +29,10 @@ ProgressCallback = Callable[[int, str], None]
 
 class JobError(Exception):
     """A failure the shop owner can act on; its text is stored on the job as it is."""
+
+
+class TooManyActiveJobs(Exception):
+    """The user already has IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER jobs queued or running."""
 
 
 class JobCancelled(Exception):
@@ -57,6 +62,7 @@ def create_job(kind: str, *, product: Model | None = None, parameters: dict, use
     """Store a queued job and, unless ``send`` is False (the caller runs it itself with ``execute``),
     send it to the workers once the surrounding transaction commits."""
     with transaction.atomic():
+        _check_active_jobs(user)
         job = Job.objects.create(
             kind=kind,
             product=product,
@@ -66,6 +72,21 @@ def create_job(kind: str, *, product: Model | None = None, parameters: dict, use
         if send:
             enqueue(job)
     return job
+
+
+def _check_active_jobs(user) -> None:
+    """Refuse a new job to a user at the cap. Locking the user's row serialises one user's concurrent
+    requests, so two of them cannot both see room for one more job."""
+    cap = settings.MAX_ACTIVE_JOBS_PER_USER
+    if cap is None or user is None or not user.is_authenticated:
+        return
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    active = Job.objects.filter(requested_by=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
+    if active >= cap:
+        raise TooManyActiveJobs(
+            f"You have {active} jobs queued or running, the most one user may have at once "
+            f"(IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER = {cap}). Wait for some to finish, or cancel some."
+        )
 
 
 def enqueue(job: Job) -> None:
@@ -186,6 +207,8 @@ def claim(job_id: int) -> int | None:
 def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job | None:
     """Claim a job and run it to a final state. Returns None when there was nothing to claim
     (gone, running under a live lease elsewhere, finished or cancelled)."""
+    from .memory import describe, is_out_of_memory, release_memory  # it builds on this module's JobError
+
     attempt = claim(job_id)
     if attempt is None:
         logger.info("job %s: nothing to claim, skipping", job_id)
@@ -208,8 +231,11 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job 
         )
     except Exception as exc:  # the worker must survive anything a job does; the reason goes on the row
         logger.exception("job %s failed", job_id)
-        _finish(job_id, Job.State.FAILED, attempt, error=f"Unexpected error ({type(exc).__name__}): {exc}", message="Failed")
+        error = f"{describe(exc)}." if is_out_of_memory(exc) else f"Unexpected error ({type(exc).__name__}): {exc}"
+        _finish(job_id, Job.State.FAILED, attempt, error=error, message="Failed")
     else:
         _finish(job_id, Job.State.SUCCEEDED, attempt, progress=100, message="Done")
+    # After the except blocks, so the failed job's traceback no longer holds its tensors.
+    release_memory()
     job.refresh_from_db()
     return job

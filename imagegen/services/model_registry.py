@@ -4,6 +4,8 @@ Torch is imported inside the functions that need it, so a web process that only 
 Loaded samplers are cached per worker process, lazily on first use, so a forked worker never inherits
 a model (or a CUDA context) from its parent and a model is loaded once, not once per task.
 """
+import logging
+import os
 import threading
 from collections import OrderedDict
 
@@ -11,6 +13,8 @@ from django.db import transaction
 
 from ..conf import settings
 from ..models import ModelVersion
+
+logger = logging.getLogger(__name__)
 
 _CACHE_SIZE = 4
 _cache: "OrderedDict[tuple[int, str], object]" = OrderedDict()
@@ -59,6 +63,7 @@ def load_sampler(version: ModelVersion):
             return _cache[key]
     with version.checkpoint.open("rb") as fh:
         sampler = get_kind(version.kind).sampler.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
+    logger.info("model version %s loaded into process %s", version.pk, os.getpid())
     with _lock:
         _cache[key] = sampler
         while len(_cache) > _CACHE_SIZE:

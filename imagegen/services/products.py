@@ -7,6 +7,7 @@ from django.core.files.storage import Storage
 from django.db.models import Model, QuerySet
 
 from ..conf import settings
+from ..models import SourcePhoto
 
 
 def product_model() -> type[Model]:
@@ -92,7 +93,8 @@ def _field_at(model: type[Model], path: str):
 
 
 def product_photos(products: QuerySet | Iterable[int]) -> Iterator[ProductPhoto]:
-    """Every photo (primary image, then gallery) of the given products, with its category label."""
+    """Every photo (primary image, then gallery, then the photos uploaded to imagegen as ``SourcePhoto``) of
+    the given products, with its category label."""
     model = product_model()
     ids = products.values_list("pk", flat=True) if isinstance(products, QuerySet) else list(products)
     rows = model.objects.filter(pk__in=ids).order_by("pk")
@@ -114,6 +116,20 @@ def product_photos(products: QuerySet | Iterable[int]) -> Iterator[ProductPhoto]
             yield ProductPhoto(
                 product_id=pk, category=str(category), name=name, storage=storage, attributes=dict(attributes), text=text
             )
+    categories: dict[int, str] = {}
+    for pk, category in rows.values_list("pk", settings.PRODUCT_CATEGORY_FIELD):
+        if category is not None:
+            categories.setdefault(pk, str(category))
+    storage = SourcePhoto._meta.get_field("image").storage
+    uploaded = SourcePhoto.objects.filter(product_id__in=list(categories)).order_by("product_id", "created_at", "id")
+    for pk, name in uploaded.values_list("product_id", "image"):
+        if not name or (pk, name) in seen:
+            continue
+        seen.add((pk, name))
+        attributes, text = described[pk]
+        yield ProductPhoto(
+            product_id=pk, category=categories[pk], name=name, storage=storage, attributes=dict(attributes), text=text
+        )
 
 
 def select_products(

@@ -18,9 +18,14 @@ def review(images: QuerySet | GeneratedImage, decision: str, user=None) -> int:
     )
 
 
-def visible_images(product_id: int, user=None) -> QuerySet:
-    """The product's generated images this user may see: all for reviewers, approved ones for everyone else."""
-    images = GeneratedImage.objects.filter(product_id=product_id).select_related("model_version")
-    if user is not None and user.is_authenticated and user.has_perm("imagegen.view_generatedimage"):
+def images_visible_to(user=None) -> QuerySet:
+    """Generated images this user may see: all for reviewers, approved ones for everyone else."""
+    images = GeneratedImage.objects.select_related("model_version")
+    if user is not None and user.is_authenticated and user.is_staff and user.has_perm("imagegen.view_generatedimage"):
         return images
     return images.filter(review_state=GeneratedImage.ReviewState.APPROVED)
+
+
+def visible_images(product_id: int, user=None) -> QuerySet:
+    """The product's generated images this user may see."""
+    return images_visible_to(user).filter(product_id=product_id)

@@ -15,6 +15,7 @@ from ..conf import settings
 from ..models import Job, ModelVersion
 from .files import atomic_files
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
+from .memory import shrinking_batches
 from .model_registry import activate
 from .products import ProductPhoto, product_photos
 
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 # Samples per class in a model version's grid (one row per class).
 GRID_COLUMNS = 8
+# Smallest batch an out-of-memory retry of training goes down to.
+MIN_BATCH = 8
 
 
 @dataclass
@@ -177,18 +180,30 @@ def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter |
     from mlcore.devices import resolve_device
 
     device = resolve_device(params.get("device") or settings.DEVICE)
-    trainer = _build_trainer(params, data, device, resumed)
-    steps = _steps_for(params, count)
-    start_step = trainer.step
-
-    def on_step(step: int, target: int, losses: dict) -> None:
-        done, total = step - start_step, target - start_step
-        # Each kind reports its own loss terms (a GAN's d_loss/g_loss, a VAE's recon/kl): show what is there.
-        terms = " · ".join(f"{name} {value:.3f}" for name, value in list(losses.items())[:4])
-        report(5 + 85 * done / max(total, 1), f"Step {done}/{total} · {terms}")
-
     max_seconds = params["max_minutes"] * 60 if params.get("max_minutes") else None
-    summary = trainer.fit(steps, max_seconds=max_seconds, callback=on_step)
+
+    def fit(batch_size: int):
+        trainer = _build_trainer({**params, "batch_size": batch_size}, data, device, resumed)
+        steps = _steps_for({**params, "batch_size": batch_size}, count)
+        start_step = trainer.step
+
+        def on_step(step: int, target: int, losses: dict) -> None:
+            done, total = step - start_step, target - start_step
+            # Each kind reports its own loss terms (a GAN's d_loss/g_loss, a VAE's recon/kl): show what is there.
+            terms = " · ".join(f"{name} {value:.3f}" for name, value in list(losses.items())[:4])
+            report(5 + 85 * done / max(total, 1), f"Step {done}/{total} · {terms}")
+
+        return trainer, trainer.fit(steps, max_seconds=max_seconds, callback=on_step)
+
+    # Out of memory: start again with half the batch (the model version records the size it trained
+    # with), but not below MIN_BATCH, where batch statistics stop meaning much; a resumed run keeps its own.
+    requested = params["batch_size"]
+    smallest = requested if resumed is not None else min(requested, MIN_BATCH)
+    trainer, summary = shrinking_batches(
+        fit, requested, smallest=smallest,
+        on_retry=lambda big, small, why: report(2, f"{why} at batch size {big}; starting again with {small}"),
+    )
+    summary["batch_size"] = trainer.batch_size
     return trainer, summary, data
 
 
@@ -223,6 +238,7 @@ def register_version(trainer, summary: dict, data: TrainingSet, params: dict, jo
         "steps": trainer.step,
         "seconds": round(summary["seconds"], 1),
         "images_per_second": round(summary["images_per_second"], 1),
+        "batch_size": trainer.batch_size,
         **{k: round(float(v), 4) for k, v in summary.get("losses", {}).items()},
         "skipped_photos": len(data.skipped),
     }

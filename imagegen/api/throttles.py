@@ -1,0 +1,55 @@
+"""Rate limits of the API, per user and per client IP, with rates from imagegen's settings.
+
+Both apply to every view: a per-user limit alone lets one address cycle through many accounts (or none,
+anonymously), and a per-IP limit alone lets one account spread its requests over many addresses.
+Counters live in Django's default cache, so processes share them only when that cache is shared (Redis):
+with the per-process local-memory cache each web process counts on its own.
+"""
+from rest_framework.throttling import SimpleRateThrottle
+
+from ..conf import DEFAULTS, settings
+
+
+class _SettingsRateThrottle(SimpleRateThrottle):
+    """Reads its rate from ``IMAGEGEN_THROTTLE_RATES[scope]``; None there switches the limit off."""
+
+    def get_rate(self):
+        # A host that sets only some scopes keeps the defaults of the others.
+        rates = {**DEFAULTS["THROTTLE_RATES"], **settings.THROTTLE_RATES}
+        return rates.get(self.scope)
+
+
+class PerUserThrottle(_SettingsRateThrottle):
+    """Requests of one signed-in user (anonymous requests are left to PerIPThrottle)."""
+
+    scope = "user"
+
+    def get_cache_key(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class PerIPThrottle(_SettingsRateThrottle):
+    """Requests from one client address, signed in or not (behind a proxy, set DRF's NUM_PROXIES)."""
+
+    scope = "ip"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class JobRequestThrottle(_SettingsRateThrottle):
+    """Requests that start work (a job, an upload, a review) by one user, or one address when anonymous."""
+
+    scope = "jobs"
+
+    def get_cache_key(self, request, view):
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        ident = request.user.pk if request.user and request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+DEFAULT_THROTTLES = [PerUserThrottle, PerIPThrottle]
+WRITE_THROTTLES = [*DEFAULT_THROTTLES, JobRequestThrottle]
