@@ -10,8 +10,9 @@ DEMO_IMAGES       ?= 4
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
+FUZZ_EXAMPLES     ?= 1000
 
-.PHONY: venv demo test serve worker clean
+.PHONY: venv demo test fuzz serve worker clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON_BOOT) -m venv $(VENV)
@@ -41,6 +42,11 @@ worker: venv
 test: venv
 	bash tests/ensure_services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Only the API fuzz (tests/test_fuzz.py), with more cases per operation than `make test` runs (100).
+fuzz: venv
+	bash tests/ensure_services.sh
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest tests/test_fuzz.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf var test-output .pytest_cache

@@ -221,3 +221,17 @@ def test_api_writes_with_a_session_need_csrf(live_server, make_user, make_produc
     assert not Job.objects.exists()
     ok = s.post(url, json={"count": 1}, headers={"X-CSRFToken": s.cookies["csrftoken"], "Referer": live_server.url})
     assert ok.status_code == 202 and Job.objects.count() == 1
+
+
+def test_a_forged_session_cookie_is_no_session_not_a_server_error(live_server, make_user, transactional_db):
+    """A quoted cookie may spell a NUL character, which PostgreSQL refuses in the session lookup."""
+    for cookie in ['sessionid="\\000aaaaaaaaaa"', "sessionid=../../etc", "sessionid=" + "A" * 32]:
+        for path in ("/api/schema/", "/admin/", "/api/products/1/images/"):
+            reply = requests.get(live_server.url + path, headers={"Cookie": cookie}, allow_redirects=False)
+            assert reply.status_code < 500, (cookie, path, reply.status_code)
+    alice = make_user("alice")
+    s = requests.Session()
+    s.get(live_server.url + "/admin/login/")
+    s.post(live_server.url + "/admin/login/", data={"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": s.cookies["csrftoken"]})
+    assert s.get(live_server.url + "/admin/", allow_redirects=False).status_code == 200, "real sessions still work"
+    assert alice.is_staff
