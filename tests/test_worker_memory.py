@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from django.db import transaction
+from PIL import Image
+from torchvision.transforms.functional import pil_to_tensor
 
 from imagegen.models import GeneratedImage, Job, ModelVersion
 from imagegen.services import request_generation, request_training
@@ -87,11 +89,9 @@ def test_models_load_once_per_worker_process_and_memory_exhaustion_does_not_stop
         for seed in (1000, 3047):
             stored = GeneratedImage.objects.get(job=big, seed=seed)
             with stored.image.open("rb") as fh:
-                from PIL import Image
-
-                got = torch.tensor(list(Image.open(fh).convert("RGB").getdata()), dtype=torch.int16)
+                got = pil_to_tensor(Image.open(fh).convert("RGB")).short()
             alone = sampler.generate_for([seed], category=trained_version.categories[0])[0]
-            want = torch.tensor(list(alone.convert("RGB").getdata()), dtype=torch.int16)
+            want = pil_to_tensor(alone.convert("RGB")).short()
             assert (got - want).abs().max() <= 2
 
         # Training with a batch of 4,096 at 64 px does not fit either; it starts again with smaller ones.
