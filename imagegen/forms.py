@@ -35,3 +35,39 @@ class TrainGeneratorForm(forms.Form):
     steps = forms.IntegerField(min_value=1, required=False, help_text="Training steps (default from settings).")
     max_minutes = forms.FloatField(min_value=0.1, required=False, help_text="Stop after this many minutes.")
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, initial=0)
+
+
+class EnhancePhotosForm(forms.Form):
+    upscale = forms.TypedChoiceField(
+        choices=[(1, "Same size"), (2, "2 × larger"), (4, "4 × larger")], coerce=int, initial=1,
+        help_text="Denoise, deblur, JPEG clean-up, exposure and colour are corrected in every case.",
+    )
+
+    def options(self) -> dict:
+        return {"upscale": self.cleaned_data["upscale"]}
+
+
+class BackgroundForm(forms.Form):
+    background = forms.ChoiceField(
+        choices=[("white", "Pure white (#FFFFFF)"), ("colour", "A brand colour"), ("transparent", "Transparent")],
+        initial="white",
+    )
+    colour = forms.RegexField(
+        regex=r"^#[0-9a-fA-F]{6}$", required=False, initial="#FFFFFF", help_text="#RRGGBB, for a brand colour."
+    )
+    fill = forms.FloatField(
+        min_value=0.3, max_value=1.0, initial=0.85, help_text="Share of the frame's longer side the product fills."
+    )
+    shadow = forms.BooleanField(required=False, help_text="A soft shadow under the product (no longer pure white there).")
+    size = forms.IntegerField(min_value=64, max_value=4096, required=False, help_text="Square side in pixels (default: the photo's).")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("background") == "colour" and not data.get("colour"):
+            self.add_error("colour", "Give the brand colour as #RRGGBB.")
+        return data
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        background = data["colour"] if data["background"] == "colour" else data["background"]
+        return {"background": background, "fill": data["fill"], "shadow": data["shadow"], "size": data.get("size")}

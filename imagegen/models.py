@@ -71,6 +71,7 @@ class Job(models.Model):
     class Kind(models.TextChoices):
         GENERATE = "generate", "Generate images"
         TRAIN = "train", "Train generator"
+        EDIT = "edit", "Edit a photo"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -122,6 +123,7 @@ class Job(models.Model):
         permissions = [
             ("generate_images", "Can generate images"),
             ("train_generator", "Can train generators"),
+            ("edit_photos", "Can enhance and edit product photos"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(progress__lte=100), name="imagegen_job_progress_lte_100"),
@@ -168,6 +170,8 @@ class GeneratedImage(models.Model):
 
     class Kind(models.TextChoices):
         GENERATED = "generated", "Generated"
+        ENHANCED = "enhanced", "Enhanced photo"
+        BACKGROUND = "background", "New background"
 
     class ReviewState(models.TextChoices):
         PENDING = "pending", "Pending review"

@@ -67,7 +67,7 @@ class GeneratedImageAdmin(ReadOnlyModelAdmin):
     list_display = ("id", "preview", "product", "kind", "review", quality, "seed", "model_version", "created_at")
     list_filter = ("review_state", "kind", "model_version")
     list_select_related = ("product", "model_version")
-    readonly_fields = ["preview"]
+    readonly_fields = ["preview", "before_after"]
     actions = ["approve", "reject"]
 
     def has_review_permission(self, request):
@@ -76,6 +76,22 @@ class GeneratedImageAdmin(ReadOnlyModelAdmin):
     @admin.display(description="Image")
     def preview(self, obj):
         return thumbnail(obj.image, 64)
+
+    @admin.display(description="Before / after")
+    def before_after(self, obj):
+        """An edited photo next to the photo it was made from, at the same displayed height."""
+        before = services.editing.source_url(obj)
+        if before is None:
+            return "—"
+        return format_html(
+            '<div class="imagegen-before-after" style="display:flex;gap:16px;align-items:flex-start">'
+            '<figure style="margin:0"><img src="{}" alt="before" style="height:320px;border:1px solid #ddd">'
+            "<figcaption>Before: {}</figcaption></figure>"
+            '<figure style="margin:0"><img src="{}" alt="after" style="height:320px;border:1px solid #ddd;'
+            'background:repeating-conic-gradient(#eee 0 25%,#fff 0 50%) 0 0/16px 16px">'
+            "<figcaption>After: {} ({}×{})</figcaption></figure></div>",
+            before, obj.source_image, obj.image.url, obj.get_kind_display(), obj.width, obj.height,
+        )
 
     @admin.display(description="Review", ordering="review_state")
     def review(self, obj):

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .. import services
-from ..forms import GenerateImagesForm, TrainGeneratorForm
+from ..forms import BackgroundForm, EnhancePhotosForm, GenerateImagesForm, TrainGeneratorForm
 from .images import GeneratedImageInline
 
 
@@ -37,7 +37,7 @@ def _jobs_link(label: str):
 class ImagegenProductAdminMixin:
     """Mix into the host's product ModelAdmin: ``class ProductAdmin(ImagegenProductAdminMixin, admin.ModelAdmin)``."""
 
-    imagegen_actions = ["generate_images", "train_generator"]
+    imagegen_actions = ["generate_images", "train_generator", "enhance_photos", "new_background"]
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -104,3 +104,48 @@ class ImagegenProductAdminMixin:
         )
 
     train_generator.imagegen_permissions = ("imagegen.train_generator",)
+
+    def _edit_photos(self, request, queryset, *, operation: str, form_class, title: str, action: str, button: str):
+        """One edit job per selected product with a photo; products without one are named, not queued."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return _confirmation(self, request, queryset, form, title=title, action=action, button=button)
+        jobs, skipped = [], []
+        try:
+            # All or none of the products that have a photo: a refusal half-way leaves nothing queued.
+            with transaction.atomic():
+                for product in queryset:
+                    try:
+                        jobs.append(services.request_edit(product, operation, options=form.options(), user=request.user))
+                    except ValidationError as exc:
+                        if "source_photo" not in getattr(exc, "error_dict", {}):
+                            raise
+                        skipped.append(str(product))
+        except (ValidationError, services.TooManyActiveJobs) as exc:
+            self.message_user(request, _refusal(exc), messages.ERROR)
+            return None
+        if jobs:
+            self.message_user(
+                request, format_html("Queued {} {} job(s). {}", len(jobs), title.lower(), _jobs_link("Follow them.")), messages.SUCCESS
+            )
+        if skipped:
+            self.message_user(request, f"No photo to edit, skipped: {', '.join(skipped)}.", messages.WARNING)
+        return None
+
+    @admin.action(description="Enhance photos (denoise, sharpen, exposure, upscale)")
+    def enhance_photos(self, request, queryset):
+        return self._edit_photos(
+            request, queryset, operation="enhance", form_class=EnhancePhotosForm, title="Enhance photos",
+            action="enhance_photos", button="Enhance",
+        )
+
+    enhance_photos.imagegen_permissions = ("imagegen.edit_photos",)
+
+    @admin.action(description="Put photos on a new background (white, colour)")
+    def new_background(self, request, queryset):
+        return self._edit_photos(
+            request, queryset, operation="background", form_class=BackgroundForm, title="New background",
+            action="new_background", button="Make",
+        )
+
+    new_background.imagegen_permissions = ("imagegen.edit_photos",)

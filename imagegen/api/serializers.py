@@ -57,3 +57,31 @@ class SourcePhotoSerializer(serializers.ModelSerializer):
         model = SourcePhoto
         fields = ["id", "product", "image", "width", "height", "source_format", "original_name", "uploaded_by", "created_at"]
         read_only_fields = fields
+
+
+class _EditRequestSerializer(serializers.Serializer):
+    source_photo = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="Id of one of the product's uploaded photos; without it, the product's primary photo.",
+    )
+
+
+class EnhanceRequestSerializer(_EditRequestSerializer):
+    upscale = serializers.ChoiceField(choices=[1, 2, 4], default=1, help_text="Enlarge the photo this many times.")
+
+
+class BackgroundRequestSerializer(_EditRequestSerializer):
+    background = serializers.RegexField(
+        r"^(white|transparent|#[0-9a-fA-F]{6})$", default="white", max_length=11,
+        help_text='"white" (pure #FFFFFF), "transparent", or a colour "#RRGGBB".',
+    )
+    fill = serializers.FloatField(
+        min_value=0.3, max_value=1.0, default=0.85, help_text="Share of the frame's longer side the product fills."
+    )
+    shadow = serializers.BooleanField(
+        default=False, help_text="A soft shadow under the product (the background is then no longer pure white there)."
+    )
+    size = serializers.IntegerField(
+        min_value=64, max_value=4096, required=False, allow_null=True, default=None,
+        help_text="Side of the square result in pixels; without it, the photo's longer side.",
+    )

@@ -1,13 +1,15 @@
 """The API's routes; a host includes them with ``path("api/", include("imagegen.api.urls"))``."""
 from django.urls import path
 
-from . import views
+from . import editing, views
 
 app_name = "imagegen-api"
 
 urlpatterns = [
     path("products/<int:product_id>/generate/", views.ProductGenerateView.as_view(), name="product-generate"),
     path("products/<int:product_id>/images/", views.ProductImagesView.as_view(), name="product-images"),
+    path("products/<int:product_id>/enhance/", editing.ProductEnhanceView.as_view(), name="product-enhance"),
+    path("products/<int:product_id>/background/", editing.ProductBackgroundView.as_view(), name="product-background"),
     path("products/<int:product_id>/photos/", views.ProductPhotosView.as_view(), name="product-photos"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
     path("images/<int:pk>/", views.ImageDetailView.as_view(), name="image-detail"),

@@ -1,4 +1,6 @@
 """REST API views: they validate, call a service, and describe the result. Nothing else."""
+from collections.abc import Callable
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -44,14 +46,19 @@ class ProductGenerateView(APIView):
         product = get_object_or_404(product_model(), pk=product_id)
         params = GenerateRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        try:
-            job = services.request_generation(product, user=request.user, **params.validated_data)
-        except DjangoValidationError as exc:
-            raise _as_api_error(exc) from exc
-        except services.TooManyActiveJobs as exc:
-            raise TooManyJobs(str(exc)) from exc
-        body = JobSerializer(job, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])})
+        return queued(request, lambda: services.request_generation(product, user=request.user, **params.validated_data))
+
+
+def queued(request, start: Callable[[], Job]) -> Response:
+    """202 with the job ``start()`` queued and its URL in ``Location``; its refusals as 400 or 429."""
+    try:
+        job = start()
+    except DjangoValidationError as exc:
+        raise _as_api_error(exc) from exc
+    except services.TooManyActiveJobs as exc:
+        raise TooManyJobs(str(exc)) from exc
+    body = JobSerializer(job, context={"request": request}).data
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])})
 
 
 class JobDetailView(generics.RetrieveAPIView):

@@ -2,6 +2,7 @@
 
 Admin actions, API views, Celery tasks and management commands call these functions and nothing else.
 """
+from .editing import request_edit
 from .generation import request_generation
 from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute
 from .model_registry import activate, deactivate, version_for
@@ -22,6 +23,7 @@ __all__ = [
     "images_visible_to",
     "normalise_upload",
     "reconcile",
+    "request_edit",
     "request_generation",
     "request_training",
     "review",

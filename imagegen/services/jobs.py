@@ -150,9 +150,9 @@ class ProgressReporter:
 
 
 def _runners() -> dict[str, Callable[[Job, ProgressReporter], None]]:
-    from . import generation, training
+    from . import editing, generation, training
 
-    return {Job.Kind.GENERATE: generation.run, Job.Kind.TRAIN: training.run}
+    return {Job.Kind.GENERATE: generation.run, Job.Kind.TRAIN: training.run, Job.Kind.EDIT: editing.run}
 
 
 def _holding(job_id: int, attempt: int):

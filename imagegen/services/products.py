@@ -84,7 +84,7 @@ def photo_colour(photo: ProductPhoto) -> str | None:
         return None
 
 
-def _field_at(model: type[Model], path: str):
+def field_at(model: type[Model], path: str):
     """The model field at the end of a lookup path such as "gallery__image"."""
     *relations, last = path.split("__")
     for name in relations:
@@ -107,7 +107,7 @@ def product_photos(products: QuerySet | Iterable[int]) -> Iterator[ProductPhoto]
     )}
     seen: set[tuple[int, str]] = set()
     for field_path in fields:
-        storage = _field_at(model, field_path).storage
+        storage = field_at(model, field_path).storage
         for pk, category, name in rows.values_list("pk", settings.PRODUCT_CATEGORY_FIELD, field_path):
             if not name or category is None or (pk, name) in seen:
                 continue

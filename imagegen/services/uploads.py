@@ -290,7 +290,26 @@ def normalise_upload(
     if isinstance(upload, UploadedFile):
         name = upload.name if name is None else name
         content_type = upload.content_type if content_type is None else content_type
-    data = _read_limited(upload)
+    result, source_format = decode_photo(_read_limited(upload), content_type=content_type)
+    content = _encode_png(result)
+    if content_type and content_type.split(";")[0].strip().lower() != (Image.MIME.get(source_format) or "").lower():
+        logger.info("Upload declared as %r decoded as %s", content_type, source_format)
+    return NormalisedImage(
+        content=content,
+        width=result.width,
+        height=result.height,
+        mode=result.mode,
+        source_format=source_format,
+        original_name=clean_original_name(name),
+    )
+
+
+def decode_photo(data: bytes, *, content_type: str | None = None) -> tuple[Image.Image, str]:
+    """``data`` decoded under every rule of this module: an upright RGB or RGBA picture without metadata,
+    and the format it was in. Raises ``ValidationError({"image": reason})``.
+
+    Uploads go through it, and so do the shop's own photos before an operation edits them: those never
+    passed our checks (an import, the host's own admin) and may be CMYK, 16-bit, rotated or hostile."""
     if not data:
         raise _refuse(MESSAGE_EMPTY)
     try:
@@ -300,9 +319,7 @@ def normalise_upload(
             _check_single_frame(opened)
             opened.load()
             upright = _apply_orientation(opened)
-        result = _storable(upright)
-        del upright
-        content = _encode_png(result)
+        return _storable(upright), source_format
     except ValidationError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -322,16 +339,6 @@ def normalise_upload(
         if "truncated" in str(exc).lower():
             raise _refuse("The image is truncated: the file ends before the picture does. Upload it again.") from exc
         raise _refuse("The image data is corrupt: it could not be decoded.") from exc
-    if content_type and content_type.split(";")[0].strip().lower() != (Image.MIME.get(source_format) or "").lower():
-        logger.info("Upload declared as %r decoded as %s", content_type, source_format)
-    return NormalisedImage(
-        content=content,
-        width=result.width,
-        height=result.height,
-        mode=result.mode,
-        source_format=source_format,
-        original_name=clean_original_name(name),
-    )
 
 
 def save_source_photo(

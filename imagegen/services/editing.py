@@ -1,0 +1,134 @@
+"""Editing a product's real photos (enhance, new background ...) as jobs.
+
+The photo is never touched: every result is a new ``GeneratedImage`` linked to its source (``source_image``
+and ``parameters["source"]``), reviewed like generated images, with the IPTC provenance of an edit in
+its XMP. The source is decoded under the same rules as an upload (``uploads.decode_photo``): the shop's
+own photos came in through imports and the host's admin and may be CMYK, 16-bit, rotated or broken.
+"""
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db.models import Model
+
+from ..conf import settings
+from ..models import GeneratedImage, Job, ModelVersion, SourcePhoto
+from . import operations
+from .files import atomic_files, png_file
+from .jobs import JobError, ProgressReporter, create_job
+from .products import field_at, product_model
+from .provenance import edited_image_xmp
+from .uploads import decode_photo
+
+logger = logging.getLogger(__name__)
+
+
+def request_edit(
+    product: Model, operation: str, *, options: dict | None = None, source_photo: int | None = None, user=None,
+    send: bool = True,
+) -> Job:
+    """Queue a job that runs ``operation`` on the product's primary photo, or on its uploaded photo
+    ``source_photo`` (an id of one of the product's ``SourcePhoto`` rows)."""
+    op = operations.get(operation)
+    cleaned = op.clean(dict(options or {}))
+    if source_photo is not None:
+        if not SourcePhoto.objects.filter(pk=source_photo, product_id=product.pk).exists():
+            raise ValidationError({"source_photo": f"Product {product.pk} has no uploaded photo {source_photo}."})
+        source = {"type": "photo", "id": source_photo}
+    else:
+        if not _primary_photo_name(product):
+            raise ValidationError({"source_photo": "This product has no photo to edit; upload one first."})
+        source = {"type": "product"}
+    parameters = {"operation": op.name, "options": cleaned, "source": source}
+    return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
+
+
+def _primary_photo_name(product: Model) -> str:
+    value = getattr(product, settings.PRODUCT_IMAGE_FIELD, None)
+    return getattr(value, "name", "") or ""
+
+
+def source_file(product: Model, source: dict):
+    """(storage, name) of the photo ``source`` names, or a JobError saying why it is gone."""
+    if source.get("type") == "photo":
+        photo = SourcePhoto.objects.filter(pk=source.get("id"), product_id=product.pk).first()
+        if photo is None or not photo.image:
+            raise JobError(f"The uploaded photo {source.get('id')} of this product no longer exists.")
+        return photo.image.storage, photo.image.name
+    name = _primary_photo_name(product)
+    if not name:
+        raise JobError("This product has no photo to edit; upload one first.")
+    return field_at(product_model(), settings.PRODUCT_IMAGE_FIELD).storage, name
+
+
+def source_url(image: GeneratedImage) -> str | None:
+    """URL of the photo an edited image was made from (for the before/after view), None when gone."""
+    source = image.parameters.get("source") if isinstance(image.parameters, dict) else None
+    if not source or image.kind == GeneratedImage.Kind.GENERATED:
+        return None
+    try:
+        storage, name = source_file(image.product, source)
+    except JobError:
+        return None
+    # The product's photo may have been replaced since: then "before" is no longer this image's source.
+    return storage.url(name) if name == image.source_image else None
+
+
+def _active_version(kind: str) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, is_active=True).order_by("-created_at", "-id").first()
+
+
+def run(job: Job, progress: ProgressReporter) -> None:
+    """Runner for edit jobs (called by services.jobs.execute)."""
+    from .model_registry import load_sampler
+
+    if job.product_id is None:
+        raise JobError("The product of this job no longer exists.")
+    if job.images.exists():
+        # An earlier attempt stored its result and died before marking the job done.
+        return
+    op = operations.OPERATIONS.get(job.parameters.get("operation"))
+    if op is None:
+        raise JobError(f"Unknown operation {job.parameters.get('operation')!r}.")
+    options, source = job.parameters.get("options", {}), job.parameters.get("source", {})
+    storage, name = source_file(job.product, source)
+    progress(5, "Reading the photo")
+    try:
+        with storage.open(name, "rb") as fh:
+            data = fh.read()
+        photo, _ = decode_photo(data)
+    except ValidationError as exc:
+        raise JobError(f"The photo {name} cannot be edited: {' '.join(exc.messages)}") from exc
+    except OSError as exc:
+        raise JobError(f"The photo {name} cannot be read: {exc}") from exc
+    version, model = None, None
+    if op.model_kind:
+        version = _active_version(op.model_kind)
+        if version is None and not op.model_optional:
+            raise JobError(
+                f"{op.label} needs a trained {op.model_kind} model and none is active yet. Select some products "
+                f"in the admin and run “Train {op.model_kind} model” first."
+            )
+        if version is not None:
+            progress(15, f"Loading {version}")
+            model = load_sampler(version)
+    progress(30, f"{op.label}: {photo.width}×{photo.height}")
+    result = op.apply(photo, options, model)
+    progress(85, "Saving the result")
+    xmp = edited_image_xmp(operation=op.label, details=op.describe(options), source=name, model_version=version)
+    with atomic_files() as files:
+        row = GeneratedImage(
+            product=job.product,
+            kind=op.result_kind,
+            model_version=version,
+            job=job,
+            seed=0,
+            width=result.width,
+            height=result.height,
+            source_image=name[:255],
+            parameters={"operation": op.name, "options": options, "source": source},
+            review_state=settings.DEFAULT_REVIEW_STATE,
+        )
+        files.save(row.image, "edited.png", png_file(result, xmp))
+        row.save()
+    logger.info("job %s: %s of %s stored as image %s", job.pk, op.name, name, row.pk)
+

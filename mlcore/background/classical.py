@@ -1,0 +1,196 @@
+"""The classical cut-out: a colour model of the photo's border, thresholded, cleaned up, and a verdict
+on whether the photo is one this model can judge.
+
+Many catalogue photos show the garment on a near-uniform backdrop (a sheet, a wall, a table). For
+those the backdrop is predictable from the border alone:
+
+1. At a working resolution (``WORK_SIDE`` long side) the photo goes to CIELAB. A smooth surface, a
+   quadratic in x and y per Lab channel, is fitted by least squares to the outer ring of pixels,
+   refitted twice without the ring pixels it explains worst (the garment often touches the border).
+   A surface, not one colour: phone photos are lit unevenly, and a backdrop darkens toward a corner.
+2. Each pixel's distance to the surface (CIELAB, lightness at half weight so shadows stay
+   backdrop) is compared with a threshold set by the ring's own noise, never below ``MIN_THRESHOLD``.
+3. Cleanup: opening (specks), closing (thin gaps), the large components (several may stay: shoes come
+   in pairs), small enclosed holes filled (prints and highlights that match the backdrop).
+4. The working-resolution mask becomes a trimap at full resolution; inside its uncertain band the
+   alpha ramps with the full-resolution distance, so edges are as sharp as the photo.
+
+Verdict (``BorderMatte.confident``): the model only claims photos it can judge: a backdrop the
+surface explains (low residual), little of the border covered by the product, a plausible product
+size, few pieces, and a mask that barely moves when the threshold is halved or doubled (a product
+that stands out from its backdrop gives a stable mask; a textured backdrop does not). These photos
+give the training and test cut-outs (``composites``); on others the network is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import morphology
+from .images import to_tensor
+from .lab import srgb_to_lab, weighted_delta_e
+
+WORK_SIDE = 256
+# The ring the backdrop is learned from, as a share of the working image's shorter side.
+RING_SHARE = 0.03
+# Least-squares refits that drop the ring pixels the surface explains worst.
+REFITS = 2
+# A ring pixel farther than this many noise units (or MIN_THRESHOLD) is the product, not backdrop.
+RING_OUTLIER = 3.0
+# Threshold on the weighted CIELAB distance: NOISE_MULTIPLE x the ring's median residual, at least
+# MIN_THRESHOLD (a just-noticeable difference is ~2.3; garments differ from backdrops by far more).
+MIN_THRESHOLD = 10.0
+NOISE_MULTIPLE = 4.0
+# Cleanup radii at the working resolution, and what counts as a piece of product.
+OPEN_RADIUS = 1
+CLOSE_RADIUS = 2
+COMPONENT_RELATIVE = 0.15
+COMPONENT_MIN_SHARE = 0.003
+HOLE_MAX_SHARE = 0.02
+# Soft edge: alpha ramps from 0 to 1 while the distance goes from (1 - EDGE) to (1 + EDGE) x threshold.
+EDGE = 0.5
+
+# The verdict. Thresholds chosen on the train split by looking at the masks (bench/background.py
+# reports how many photos qualify).
+MAX_BACKDROP_RESIDUAL = 4.0
+MIN_CLEAN_BORDER = 0.85
+FOREGROUND_SHARE = (0.04, 0.75)
+MAX_PIECES = 3
+MIN_STABILITY = 0.93
+
+
+@dataclass
+class BorderMatte:
+    """The border model's cut-out of one photo.
+
+    ``alpha``: float H x W in [0, 1] at the photo's resolution. ``confident``: whether the photo is one
+    the model can judge; ``reasons`` says why not. ``backdrop``: the fitted backdrop colour per pixel
+    (float 3 x H x W, sRGB in [0, 1]), which lets callers remove the backdrop's tint from edge pixels.
+    ``stats``: the measurements the verdict is made of.
+    """
+
+    alpha: torch.Tensor
+    confident: bool
+    reasons: list[str]
+    backdrop: torch.Tensor
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def _basis(height: int, width: int) -> torch.Tensor:
+    """Quadratic surface basis (1, x, y, x², xy, y²) on coordinates in [-1, 1]: 6 x H x W."""
+    y = torch.linspace(-1.0, 1.0, height)[:, None].expand(height, width)
+    x = torch.linspace(-1.0, 1.0, width)[None, :].expand(height, width)
+    return torch.stack((torch.ones_like(x), x, y, x * x, x * y, y * y))
+
+
+def _ring(height: int, width: int) -> torch.Tensor:
+    depth = max(2, round(RING_SHARE * min(height, width)))
+    ring = torch.ones(height, width, dtype=torch.bool)
+    ring[depth:-depth, depth:-depth] = False
+    return ring
+
+
+def fit_backdrop(lab: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """The coefficients (6 x 3) of the backdrop surface fitted to the ring of ``lab`` (3 x H x W), and
+    its measurements: ``residual`` (median distance of the ring pixels it explains) and
+    ``clean_border`` (their share of the ring)."""
+    _, height, width = lab.shape
+    ring = _ring(height, width)
+    basis = _basis(height, width)[:, ring].T  # P x 6
+    values = lab[:, ring].T  # P x 3
+    use = torch.ones(len(values), dtype=torch.bool)
+    for _ in range(REFITS + 1):
+        coefficients = torch.linalg.lstsq(basis[use], values[use]).solution
+        residual = weighted_delta_e((basis @ coefficients).T, values.T)
+        noise = float(residual[use].median())
+        use = residual <= max(RING_OUTLIER * noise, MIN_THRESHOLD)
+    stats = {"residual": float(residual[use].median()), "clean_border": float(use.float().mean())}
+    return coefficients, stats
+
+
+def _surface(coefficients: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    return torch.einsum("kc,khw->chw", coefficients, _basis(height, width))
+
+
+def _clean(raw: torch.Tensor) -> tuple[torch.Tensor, int]:
+    pixels = raw.numel()
+    mask = morphology.closing(morphology.opening(raw, OPEN_RADIUS), CLOSE_RADIUS)
+    mask, pieces = morphology.keep_large_components(
+        mask, relative=COMPONENT_RELATIVE, absolute=max(1, round(COMPONENT_MIN_SHARE * pixels))
+    )
+    return morphology.fill_holes(mask, max_area=round(HOLE_MAX_SHARE * int(mask.sum()))), pieces
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else 1.0
+
+
+def _lab_to_srgb_unit(lab: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``srgb_to_lab`` for the backdrop surface, sRGB in [0, 1] (clamped)."""
+    fy = (lab[0] + 16.0) / 116.0
+    fx, fz = fy + lab[1] / 500.0, fy - lab[2] / 200.0
+    delta = 6.0 / 29.0
+
+    def finv(t: torch.Tensor) -> torch.Tensor:
+        return torch.where(t > delta, t**3, 3 * delta * delta * (t - 4.0 / 29.0))
+
+    xyz = torch.stack((finv(fx) * 0.95047, finv(fy), finv(fz) * 1.08883))
+    matrix = torch.tensor(
+        [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]]
+    )
+    linear = torch.einsum("ij,jhw->ihw", matrix, xyz).clamp(0.0, 1.0)
+    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055).clamp(0.0, 1.0)
+
+
+def border_matte(image: Image.Image, *, work_side: int = WORK_SIDE) -> BorderMatte:
+    """Cut the product out of an RGB photo on a near-uniform backdrop (see the module docstring)."""
+    rgb = to_tensor(image.convert("RGB"))
+    _, height, width = rgb.shape
+    scale = min(1.0, work_side / max(height, width))
+    work_h, work_w = max(8, round(height * scale)), max(8, round(width * scale))
+    small = F.interpolate(rgb[None].float(), size=(work_h, work_w), mode="bilinear", antialias=True, align_corners=False)[0]
+    lab_small = srgb_to_lab(small.clamp(0, 255) / 255.0)
+    coefficients, stats = fit_backdrop(lab_small)
+    threshold = max(MIN_THRESHOLD, NOISE_MULTIPLE * stats["residual"])
+    distance = weighted_delta_e(lab_small, _surface(coefficients, work_h, work_w))
+
+    mask, pieces = _clean(distance > threshold)
+    share = float(mask.float().mean())
+    stability = min(_iou(mask, _clean(distance > threshold * factor)[0]) for factor in (0.5, 2.0))
+    stats.update(threshold=threshold, foreground_share=share, pieces=float(pieces), stability=stability)
+    reasons = _verdict(stats)
+
+    # Full resolution: sure inside / sure outside from the cleaned mask, the photo's own distances in
+    # the band between (its width covers one working pixel's footprint and a little more).
+    band = max(1, round(1.5 / scale)) if scale < 1 else 1
+    up = F.interpolate(mask[None, None].float(), size=(height, width), mode="nearest")[0, 0] > 0.5
+    sure_fg = morphology.erode(up, band)
+    sure_bg = ~morphology.dilate(up, band)
+    surface = _surface(coefficients, height, width)
+    lab_full = srgb_to_lab(rgb)
+    ramp = ((weighted_delta_e(lab_full, surface) / threshold - (1.0 - EDGE)) / (2 * EDGE)).clamp(0.0, 1.0)
+    alpha = torch.where(sure_fg, torch.ones_like(ramp), torch.where(sure_bg, torch.zeros_like(ramp), ramp))
+    return BorderMatte(
+        alpha=alpha, confident=not reasons, reasons=reasons, backdrop=_lab_to_srgb_unit(surface), stats=stats
+    )
+
+
+def _verdict(stats: dict[str, float]) -> list[str]:
+    reasons = []
+    if stats["residual"] > MAX_BACKDROP_RESIDUAL:
+        reasons.append(f"backdrop not uniform (residual {stats['residual']:.1f} > {MAX_BACKDROP_RESIDUAL})")
+    if stats["clean_border"] < MIN_CLEAN_BORDER:
+        reasons.append(f"product covers the border ({1 - stats['clean_border']:.0%} of it)")
+    low, high = FOREGROUND_SHARE
+    if not low <= stats["foreground_share"] <= high:
+        reasons.append(f"product share {stats['foreground_share']:.0%} outside {low:.0%}..{high:.0%}")
+    if stats["pieces"] > MAX_PIECES or stats["pieces"] < 1:
+        reasons.append(f"{int(stats['pieces'])} pieces")
+    if stats["stability"] < MIN_STABILITY:
+        reasons.append(f"mask unstable under the threshold (IoU {stats['stability']:.2f})")
+    return reasons

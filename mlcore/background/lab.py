@@ -1,0 +1,41 @@
+"""sRGB -> CIELAB on tensors, and the colour distance the border model thresholds.
+
+The same D65 constants as ``mlcore.conditioning.colour.srgb_to_lab`` (which works on one colour in pure
+Python), vectorised for whole images.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_RGB_TO_XYZ = torch.tensor(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
+_WHITE = torch.tensor([0.95047, 1.0, 1.08883])
+_EPSILON = (6.0 / 29.0) ** 3
+
+# Lightness counts half as much as hue and chroma: a product's own shadow on its backdrop, and the
+# uneven light of a phone photo, change the backdrop's lightness far more than its hue (the same
+# reasoning as the colour naming's CMC-like 2:1 weighting).
+LIGHTNESS_WEIGHT = 0.5
+
+
+def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """CIELAB (D65) of sRGB pixels: ``rgb`` is 3 x H x W (uint8, or float in [0, 1]) -> float 3 x H x W."""
+    if rgb.dim() != 3 or rgb.shape[0] != 3:
+        raise ValueError(f"rgb must be 3 x H x W, got {tuple(rgb.shape)}")
+    x = rgb.float() / 255.0 if rgb.dtype == torch.uint8 else rgb.float()
+    linear = torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    xyz = torch.einsum("ij,jhw->ihw", _RGB_TO_XYZ, linear) / _WHITE[:, None, None]
+    f = torch.where(xyz > _EPSILON, xyz.clamp_min(_EPSILON) ** (1.0 / 3.0), xyz / (3 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
+    return torch.stack((116.0 * f[1] - 16.0, 500.0 * (f[0] - f[1]), 200.0 * (f[1] - f[2])))
+
+
+def weighted_delta_e(lab: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per-pixel distance between two 3 x ... CIELAB tensors, lightness weighted by ``LIGHTNESS_WEIGHT``."""
+    diff = lab - reference
+    return torch.sqrt((LIGHTNESS_WEIGHT * diff[0]) ** 2 + diff[1] ** 2 + diff[2] ** 2)
