@@ -71,3 +71,51 @@ class BackgroundForm(forms.Form):
         data = self.cleaned_data
         background = data["colour"] if data["background"] == "colour" else data["background"]
         return {"background": background, "fill": data["fill"], "shadow": data["shadow"], "size": data.get("size")}
+
+
+def _photo_model_choices():
+    from .services.photo_models import PHOTO_MODELS
+
+    return [(kind, model.label) for kind, model in PHOTO_MODELS.items()]
+
+
+class TrainPhotoModelForm(forms.Form):
+    kind = forms.ChoiceField(choices=_photo_model_choices, label="Model")
+    steps = forms.IntegerField(min_value=1, required=False, help_text="Training steps (default from settings).")
+    max_minutes = forms.FloatField(min_value=0.1, required=False, help_text="Stop after this many minutes.")
+    seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, initial=0)
+
+
+class BrandLookForm(forms.Form):
+    references = forms.CharField(
+        label="Reference products",
+        help_text="Ids of 1 to 12 products whose photos show the look, separated by commas.",
+    )
+
+    def clean_references(self) -> list[int]:
+        parts = [part.strip() for part in self.cleaned_data["references"].split(",") if part.strip()]
+        if not parts or not all(part.isdigit() for part in parts):
+            raise forms.ValidationError("Give product ids separated by commas, e.g. 12, 40, 41.")
+        return [int(part) for part in parts]
+
+    def options(self) -> dict:
+        return {"references": self.cleaned_data["references"]}
+
+
+class RepairForm(forms.Form):
+    left = forms.FloatField(min_value=0, max_value=1, initial=0.4, help_text="Share of the width where the region starts.")
+    top = forms.FloatField(min_value=0, max_value=1, initial=0.4)
+    right = forms.FloatField(min_value=0, max_value=1, initial=0.6)
+    bottom = forms.FloatField(min_value=0, max_value=1, initial=0.6)
+
+    def clean(self):
+        data = super().clean()
+        if {"left", "right"} <= set(data) and data["left"] >= data["right"]:
+            self.add_error("right", "Right must be beyond left.")
+        if {"top", "bottom"} <= set(data) and data["top"] >= data["bottom"]:
+            self.add_error("bottom", "Bottom must be below top.")
+        return data
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        return {"regions": [[data["left"], data["top"], data["right"], data["bottom"]]]}

@@ -171,7 +171,9 @@ class GeneratedImage(models.Model):
     class Kind(models.TextChoices):
         GENERATED = "generated", "Generated"
         ENHANCED = "enhanced", "Enhanced photo"
+        REPAIRED = "repaired", "Repaired photo"
         BACKGROUND = "background", "New background"
+        BRANDLOOK = "brandlook", "Brand look"
 
     class ReviewState(models.TextChoices):
         PENDING = "pending", "Pending review"

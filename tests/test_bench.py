@@ -60,3 +60,48 @@ def test_throughput_help_still_works():
     done = run_script("bench/throughput.py", "--help", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--steps" in done.stdout
+
+
+def test_brandlook_quick_run_writes_every_methods_metrics(tmp_path):
+    data = demo_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    done = run_script("bench/brandlook.py", "--quick", "--data", str(data), "--out", str(out), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    [json_path] = out.glob("*-brandlook.json")
+    result = json.loads(json_path.read_text())
+    assert result["training"]["steps"] >= 1 and len(result["references"]) == 2
+    assert result["machine"]["threads"] == 2
+    for name, entry in result["methods"].items():
+        assert entry["distance_before_mean"] > 0, name
+        assert math.isfinite(entry["distance_after_mean"]) and 0.0 <= entry["share_halved"] <= 1.0, name
+        assert 0.0 < entry["edge_ssim_min"] <= entry["edge_ssim_mean"] <= 1.0 + 1e-9, name
+        assert entry["seconds_per_megapixel"] >= 0, name
+    assert result["methods"]["brand grade (oracle)"]["delta_e_to_grade_mean"] == 0.0
+    assert isinstance(result["target"]["met"], bool)
+
+    table = json_path.with_suffix(".md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith(("| method", "| ---"))]
+    assert [row.split("|")[1].strip() for row in rows] == list(result["methods"])
+
+
+def test_inpaint_quick_run_scores_ours_and_both_opencv_baselines(tmp_path):
+    data = demo_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    done = run_script("bench/inpaint.py", "--quick", "--data", str(data), "--out", str(out), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    [json_path] = out.glob("*-inpaint.json")
+    result = json.loads(json_path.read_text())
+    assert result["training"]["steps"] >= 1 and result["data"]["test_photos"] == 3 * 2
+    for size, (low, high) in (("small", (0.02, 0.05)), ("large", (0.15, 0.30))):
+        entry = result["masks"][size]
+        assert low <= entry["coverage_range"][0] <= entry["coverage_range"][1] <= high, size
+        assert set(entry["contenders"]) == {"ours", "Telea", "Navier-Stokes"}, size
+        for scores in entry["contenders"].values():
+            assert math.isfinite(scores["psnr"]) and -1 < scores["ssim"] <= 1, size
+        margins = entry["margins"]
+        assert entry["meets_target"] == all(m["psnr"] > 0 and m["ssim"] > 0 for m in margins.values()), size
+    for entries in result["speed"]["seconds_per_megapixel"].values():
+        assert len(entries) == 3 and all(seconds > 0 for seconds in entries.values())
+    assert "| small |" in json_path.with_suffix(".md").read_text()

@@ -114,3 +114,188 @@ def test_a_deleted_uploaded_photo_fails_the_job_clearly(make_products):
     SourcePhoto.objects.filter(pk=photo.pk).delete()
     done = services.execute(job.pk)
     assert done.state == Job.State.FAILED and "no longer exists" in done.error
+
+
+def test_admin_actions_queue_one_job_per_product_with_a_photo(client, staff_user, make_products):
+    with_photo = make_products({"hat": 2})
+    (without,) = make_products({"dress": 1}, with_photos=False)
+    client.force_login(staff_user)
+    ids = [p.pk for p in [*with_photo, without]]
+    page = client.post("/admin/shop/product/", {"action": "new_background", "_selected_action": ids})
+    assert page.status_code == 200 and b"Pure white" in page.content, "a confirmation form first"
+    assert not Job.objects.exists()
+    done = client.post(
+        "/admin/shop/product/",
+        {"action": "new_background", "_selected_action": ids, "apply": "1", "background": "colour", "colour": "#336699",
+         "fill": "0.8"},
+        follow=True,
+    )
+    text = done.content.decode()
+    assert "Queued 2 new background job(s)" in text and f"skipped: {without}" in text
+    assert sorted(Job.objects.values_list("product_id", flat=True)) == sorted(p.pk for p in with_photo)
+    assert {j.parameters["options"]["background"] for j in Job.objects.all()} == {"#336699"}
+
+
+def test_admin_background_form_needs_the_colour_it_names(client, staff_user, make_products):
+    (product,) = make_products({"hat": 1})
+    client.force_login(staff_user)
+    page = client.post(
+        "/admin/shop/product/",
+        {"action": "new_background", "_selected_action": [product.pk], "apply": "1", "background": "colour", "colour": "",
+         "fill": "0.8"},
+    )
+    assert "Give the brand colour" in page.content.decode() and not Job.objects.exists()
+
+
+@pytest.fixture
+def restore_version(make_products):
+    """A real (few-step) restoration model trained through the services on demo photos."""
+    from imagegen.models import ModelVersion
+
+    products = make_products({"hat": 4, "dress": 4})
+    job = services.request_photo_model_training([p.pk for p in products], kind="restore", steps=3, batch_size=2, send=False)
+    done = services.execute(job.pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    version = ModelVersion.objects.get(jobs=done)
+    version.test_products = products
+    return version
+
+
+def test_enhance_makes_a_new_linked_image_and_leaves_the_photo_alone(restore_version):
+    from imagegen.services.provenance import EDITED, PNG_XMP_KEY
+
+    product = restore_version.test_products[0]
+    original = product.image.read()
+    product.image.seek(0)
+    assert restore_version.is_active and restore_version.kind == "restore"
+    job = services.request_edit(product, "enhance", options={"upscale": 2}, send=False)
+    done = services.execute(job.pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    with Image.open(product.image.path) as photo:
+        width, height = photo.size
+    assert result.kind == "enhanced" and (result.width, result.height) == (2 * width, 2 * height)
+    assert result.source_image == product.image.name and result.model_version == restore_version
+    assert result.review_state == "pending" and result.parameters["options"] == {"upscale": 2}
+    with Image.open(result.image.path) as stored:
+        xmp = stored.info[PNG_XMP_KEY]
+    assert EDITED in xmp and product.image.name in xmp and f"model version {restore_version.pk}" in xmp
+    with open(product.image.path, "rb") as fh:
+        assert fh.read() == original, "the photo itself is never changed"
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "CMYK", "I;16", "exif-rotated"])
+def test_enhance_takes_photos_of_every_mode(restore_version, mode):
+    product = restore_version.test_products[1]
+    picture = Image.new("RGB", (96, 64), (200, 40, 40))
+    buffer = io.BytesIO()
+    if mode == "CMYK":
+        picture.convert("CMYK").save(buffer, format="JPEG")
+    elif mode == "I;16":
+        Image.new("I;16", (96, 64), 30000).save(buffer, format="PNG")
+    elif mode == "exif-rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        picture.save(buffer, format="JPEG", exif=exif)
+    elif mode == "P":
+        picture.convert("P").save(buffer, format="PNG", transparency=0)
+    else:
+        picture.convert("RGBA").save(buffer, format="PNG")
+    product.image.save(f"odd-{mode.replace(';', '')}.png", ContentFile(buffer.getvalue()), save=True)
+    done = services.execute(services.request_edit(product, "enhance", send=False).pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    expected = (64, 96) if mode == "exif-rotated" else (96, 64)
+    assert (result.width, result.height) == expected
+
+
+def test_admin_trains_a_photo_model_on_the_selection(client, staff_user, make_products):
+    products = make_products({"hat": 2})
+    client.force_login(staff_user)
+    done = client.post(
+        "/admin/shop/product/",
+        {"action": "train_photo_model", "_selected_action": [p.pk for p in products], "apply": "1", "kind": "restore",
+         "steps": "5", "seed": "0"},
+        follow=True,
+    )
+    assert "Queued training job" in done.content.decode()
+    job = Job.objects.get()
+    assert job.kind == Job.Kind.TRAIN and job.parameters["kind"] == "restore" and job.parameters["steps"] == 5
+    assert job.parameters["product_ids"] == sorted(p.pk for p in products)
+
+
+def trained(kind: str, products) -> "ModelVersion":
+    from imagegen.models import ModelVersion
+
+    job = services.request_photo_model_training([p.pk for p in products], kind=kind, steps=3, batch_size=4, send=False)
+    done = services.execute(job.pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    return ModelVersion.objects.get(jobs=done)
+
+
+def test_background_puts_the_product_on_pure_white_with_or_without_a_trained_model(make_products):
+    from imagegen.services.provenance import COMPOSITE, EDITED, PNG_XMP_KEY
+
+    products = make_products({"hat": 4, "shoes": 4})
+    product = products[0]
+    for expected_type in (COMPOSITE, EDITED):
+        if expected_type == EDITED:
+            version = trained("segment", products)
+            assert version.is_active
+        job = services.request_edit(product, "background", options={"fill": 0.8, "size": 200}, send=False)
+        done = services.execute(job.pk)
+        assert done.state == Job.State.SUCCEEDED, done.error
+        result = GeneratedImage.objects.get(job=done)
+        assert result.kind == "background" and (result.width, result.height) == (200, 200)
+        with Image.open(result.image.path) as stored:
+            assert expected_type in stored.info[PNG_XMP_KEY]
+            pixels = stored.convert("RGB")
+            corners = [pixels.getpixel(xy) for xy in [(0, 0), (199, 0), (0, 199), (199, 199)]]
+        assert corners == [(255, 255, 255)] * 4, "the frame around the product is pure white"
+
+
+def test_brand_look_maps_a_photo_to_the_reference_products_look(make_products):
+    products = make_products({"hat": 4, "dress": 4})
+    version = trained("brandlook", products)
+    references = [p.pk for p in products[4:6]]
+    job = services.request_edit(products[0], "brandlook", options={"references": references}, send=False)
+    done = services.execute(job.pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    assert result.kind == "brandlook" and result.model_version == version
+    assert result.parameters["options"] == {"references": sorted(references)}
+    with Image.open(products[0].image.path) as photo:
+        assert (result.width, result.height) == photo.size
+
+
+def test_brand_look_refuses_references_without_photos(editor_api, make_products):
+    (product,) = make_products({"hat": 1})
+    (bare,) = make_products({"dress": 1}, with_photos=False)
+    reply = editor_api.post(f"/api/products/{product.pk}/brand-look/", {"references": [bare.pk, 999999]}, format="json")
+    assert reply.status_code == 400 and "no photo" in reply.json()["references"][0]
+    assert editor_api.post(f"/api/products/{product.pk}/brand-look/", {"references": []}, format="json").status_code == 400
+    assert not Job.objects.exists()
+
+
+def test_repair_fills_the_marked_region_and_leaves_every_other_pixel(make_products, editor_api):
+    import torch
+    from torchvision.transforms.functional import pil_to_tensor
+
+    products = make_products({"hat": 4, "dress": 4})
+    version = trained("inpaint", products)
+    product = products[0]
+    bad = editor_api.post(f"/api/products/{product.pk}/repair/", {"regions": [[0.5, 0.5, 0.4, 0.6]]}, format="json")
+    assert bad.status_code == 400 and "regions" in bad.json()
+    reply = editor_api.post(f"/api/products/{product.pk}/repair/", {"regions": [[0.25, 0.25, 0.5, 0.5]]}, format="json")
+    assert reply.status_code == 202
+    done = services.execute(Job.objects.get(kind=Job.Kind.EDIT).pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    assert result.kind == "repaired" and result.model_version == version
+    with Image.open(product.image.path) as photo, Image.open(result.image.path) as repaired:
+        before, after = pil_to_tensor(photo.convert("RGB")), pil_to_tensor(repaired.convert("RGB"))
+    height, width = before.shape[1:]
+    outside = torch.ones(height, width, dtype=torch.bool)
+    outside[round(0.25 * height) : round(0.5 * height), round(0.25 * width) : round(0.5 * width)] = False
+    assert torch.equal(before[:, outside], after[:, outside]), "nothing outside the region changes"
+    assert not torch.equal(before[:, ~outside], after[:, ~outside]), "the region is filled in"

@@ -149,3 +149,45 @@ def test_generating_for_a_category_without_a_model_fails_with_a_clear_reason(wor
     assert "Train generator on selected products" in job.error
     assert not GeneratedImage.objects.filter(product=pants).exists()
     assert ModelVersion.objects.count() == 1
+
+
+@pytest.mark.integration
+def test_photo_operations_run_on_the_worker_from_the_admin_and_the_api_with_a_before_after_view(
+    worker, live_server, make_products, staff_user
+):
+    """Enhance needs a trained model: train one from the admin, then enhance from the admin and put the
+    photo on white through the API; the image pages show each result next to the photo it came from."""
+    products = make_products({"hat": 4, "shoes": 4})
+    session = admin_session(live_server, "staff", "staff-pass-123")
+    trained = post_action(
+        session, live_server, "train_photo_model", [p.pk for p in products], {"kind": "restore", "steps": "3", "seed": "0"}
+    )
+    assert trained.ok and "Queued training job" in trained.text
+    training = wait_for_job(Job.objects.get(kind=Job.Kind.TRAIN).pk)
+    assert training.state == Job.State.SUCCEEDED, training.error
+    assert ModelVersion.objects.get(jobs=training).kind == "restore"
+
+    product = products[0]
+    queued = post_action(session, live_server, "enhance_photos", [product.pk], {"upscale": "2"})
+    assert "Queued 1 enhance photos job(s)" in queued.text
+    enhance = wait_for_job(Job.objects.get(kind=Job.Kind.EDIT).pk)
+    assert enhance.state == Job.State.SUCCEEDED, enhance.error
+
+    api = requests.Session()
+    api.auth = ("staff", "staff-pass-123")
+    reply = api.post(f"{live_server.url}/api/products/{product.pk}/background/", json={"fill": 0.8})
+    assert reply.status_code == 202
+    body = poll_job(api, reply.headers["Location"])
+    assert body["state"] == "succeeded", body["error"]
+
+    for kind in ("enhanced", "background"):
+        image = GeneratedImage.objects.get(product=product, kind=kind)
+        assert image.source_image == product.image.name
+        page = session.get(f"{live_server.url}/admin/imagegen/generatedimage/{image.pk}/change/")
+        assert page.ok and "imagegen-before-after" in page.text
+        urls = re.findall(r'<img src="([^"]+)" alt="(before|after)"', page.text)
+        assert [alt for _, alt in urls] == ["before", "after"]
+        for url, _ in urls:
+            served = session.get(url if url.startswith("http") else live_server.url + url)
+            assert served.ok and served.headers["Content-Type"].startswith("image/")
+        assert urls[0][0].endswith(product.image.name)

@@ -8,7 +8,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .. import services
-from ..forms import BackgroundForm, EnhancePhotosForm, GenerateImagesForm, TrainGeneratorForm
+from ..forms import (
+    BackgroundForm,
+    BrandLookForm,
+    EnhancePhotosForm,
+    GenerateImagesForm,
+    RepairForm,
+    TrainGeneratorForm,
+    TrainPhotoModelForm,
+)
 from .images import GeneratedImageInline
 
 
@@ -37,7 +45,9 @@ def _jobs_link(label: str):
 class ImagegenProductAdminMixin:
     """Mix into the host's product ModelAdmin: ``class ProductAdmin(ImagegenProductAdminMixin, admin.ModelAdmin)``."""
 
-    imagegen_actions = ["generate_images", "train_generator", "enhance_photos", "new_background"]
+    imagegen_actions = [
+        "generate_images", "train_generator", "train_photo_model", "enhance_photos", "repair_photos", "new_background", "brand_look",
+    ]
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -105,6 +115,27 @@ class ImagegenProductAdminMixin:
 
     train_generator.imagegen_permissions = ("imagegen.train_generator",)
 
+    @admin.action(description="Train a photo model (enhance, background) on selected products")
+    def train_photo_model(self, request, queryset):
+        form = TrainPhotoModelForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return _confirmation(
+                self, request, queryset, form, title="Train a photo model", action="train_photo_model", button="Train"
+            )
+        try:
+            job = services.request_photo_model_training(queryset, user=request.user, **form.cleaned_data)
+        except (ValidationError, services.TooManyActiveJobs) as exc:
+            self.message_user(request, _refusal(exc), messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            format_html("Queued training job #{} on {} product(s). {}", job.pk, queryset.count(), _jobs_link("Follow it.")),
+            messages.SUCCESS,
+        )
+        return None
+
+    train_photo_model.imagegen_permissions = ("imagegen.train_generator",)
+
     def _edit_photos(self, request, queryset, *, operation: str, form_class, title: str, action: str, button: str):
         """One edit job per selected product with a photo; products without one are named, not queued."""
         form = form_class(request.POST if "apply" in request.POST else None)
@@ -149,3 +180,21 @@ class ImagegenProductAdminMixin:
         )
 
     new_background.imagegen_permissions = ("imagegen.edit_photos",)
+
+    @admin.action(description="Give photos the brand look of reference products")
+    def brand_look(self, request, queryset):
+        return self._edit_photos(
+            request, queryset, operation="brandlook", form_class=BrandLookForm, title="Brand look",
+            action="brand_look", button="Apply",
+        )
+
+    brand_look.imagegen_permissions = ("imagegen.edit_photos",)
+
+    @admin.action(description="Repair a region of the photos (inpainting)")
+    def repair_photos(self, request, queryset):
+        return self._edit_photos(
+            request, queryset, operation="repair", form_class=RepairForm, title="Repair photos",
+            action="repair_photos", button="Repair",
+        )
+
+    repair_photos.imagegen_permissions = ("imagegen.edit_photos",)

@@ -6,7 +6,13 @@ from rest_framework.views import APIView
 from .. import services
 from ..services.products import product_model
 from .permissions import requires
-from .serializers import BackgroundRequestSerializer, EnhanceRequestSerializer, JobSerializer
+from .serializers import (
+    BackgroundRequestSerializer,
+    BrandLookRequestSerializer,
+    EnhanceRequestSerializer,
+    JobSerializer,
+    RepairRequestSerializer,
+)
 from .throttles import WRITE_THROTTLES
 from .views import queued
 
@@ -62,3 +68,26 @@ class ProductEnhanceView(ProductEditView):
 class ProductBackgroundView(ProductEditView):
     operation = "background"
     request_serializer = BackgroundRequestSerializer
+
+
+@_schema(
+    BrandLookRequestSerializer,
+    "brandlook",
+    "Map the photo to the colour and tone of the reference products' photos (the shop's brand look) with the "
+    "shop's own trained colour-mapping model, keeping shape and detail. The result is a new image, reviewed "
+    "like generated ones.",
+)
+class ProductBrandLookView(ProductEditView):
+    operation = "brandlook"
+    request_serializer = BrandLookRequestSerializer
+
+
+@_schema(
+    RepairRequestSerializer,
+    "repair",
+    "Fill the marked rectangles (scratches, stickers, dust) with the shop's own trained inpainting model; "
+    "every pixel outside them stays the photo's. The result is a new image, reviewed like generated ones.",
+)
+class ProductRepairView(ProductEditView):
+    operation = "repair"
+    request_serializer = RepairRequestSerializer

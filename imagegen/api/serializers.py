@@ -85,3 +85,18 @@ class BackgroundRequestSerializer(_EditRequestSerializer):
         min_value=64, max_value=4096, required=False, allow_null=True, default=None,
         help_text="Side of the square result in pixels; without it, the photo's longer side.",
     )
+
+
+class BrandLookRequestSerializer(_EditRequestSerializer):
+    references = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=12,
+        help_text="Ids of 1 to 12 products whose primary photos show the look (colour and tone) to give this one.",
+    )
+
+
+class RepairRequestSerializer(_EditRequestSerializer):
+    regions = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=4, max_length=4),
+        min_length=1, max_length=20,
+        help_text="Rectangles [left, top, right, bottom] to repair, as shares (0 to 1) of the photo's width and height.",
+    )

@@ -5,6 +5,7 @@ Admin actions, API views, Celery tasks and management commands call these functi
 from .editing import request_edit
 from .generation import request_generation
 from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute
+from .photo_models import request_photo_model_training
 from .model_registry import activate, deactivate, version_for
 from .reconcile import reconcile
 from .review import images_visible_to, review, visible_images
@@ -25,6 +26,7 @@ __all__ = [
     "reconcile",
     "request_edit",
     "request_generation",
+    "request_photo_model_training",
     "request_training",
     "review",
     "save_source_photo",

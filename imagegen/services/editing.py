@@ -35,14 +35,14 @@ def request_edit(
             raise ValidationError({"source_photo": f"Product {product.pk} has no uploaded photo {source_photo}."})
         source = {"type": "photo", "id": source_photo}
     else:
-        if not _primary_photo_name(product):
+        if not primary_photo_name(product):
             raise ValidationError({"source_photo": "This product has no photo to edit; upload one first."})
         source = {"type": "product"}
     parameters = {"operation": op.name, "options": cleaned, "source": source}
     return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
 
 
-def _primary_photo_name(product: Model) -> str:
+def primary_photo_name(product: Model) -> str:
     value = getattr(product, settings.PRODUCT_IMAGE_FIELD, None)
     return getattr(value, "name", "") or ""
 
@@ -54,10 +54,27 @@ def source_file(product: Model, source: dict):
         if photo is None or not photo.image:
             raise JobError(f"The uploaded photo {source.get('id')} of this product no longer exists.")
         return photo.image.storage, photo.image.name
-    name = _primary_photo_name(product)
+    name = primary_photo_name(product)
     if not name:
         raise JobError("This product has no photo to edit; upload one first.")
     return field_at(product_model(), settings.PRODUCT_IMAGE_FIELD).storage, name
+
+
+def read_photo(storage, name: str):
+    """The photo ``name`` decoded under the upload rules, or a JobError with the reason."""
+    try:
+        with storage.open(name, "rb") as fh:
+            data = fh.read()
+        photo, _ = decode_photo(data)
+    except ValidationError as exc:
+        raise JobError(f"The photo {name} cannot be edited: {' '.join(exc.messages)}") from exc
+    except OSError as exc:
+        raise JobError(f"The photo {name} cannot be read: {exc}") from exc
+    return photo
+
+
+def read_primary_photo(product: Model):
+    return read_photo(*source_file(product, {"type": "product"}))
 
 
 def source_url(image: GeneratedImage) -> str | None:
@@ -92,14 +109,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
     options, source = job.parameters.get("options", {}), job.parameters.get("source", {})
     storage, name = source_file(job.product, source)
     progress(5, "Reading the photo")
-    try:
-        with storage.open(name, "rb") as fh:
-            data = fh.read()
-        photo, _ = decode_photo(data)
-    except ValidationError as exc:
-        raise JobError(f"The photo {name} cannot be edited: {' '.join(exc.messages)}") from exc
-    except OSError as exc:
-        raise JobError(f"The photo {name} cannot be read: {exc}") from exc
+    photo = read_photo(storage, name)
     version, model = None, None
     if op.model_kind:
         version = _active_version(op.model_kind)
@@ -112,7 +122,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
             progress(15, f"Loading {version}")
             model = load_sampler(version)
     progress(30, f"{op.label}: {photo.width}×{photo.height}")
-    result = op.apply(photo, options, model)
+    result = op.apply(photo, op.prepare(options) if op.prepare else options, model)
     progress(85, "Saving the result")
     xmp = edited_image_xmp(operation=op.label, details=op.describe(options), source=name, model_version=version)
     with atomic_files() as files:

@@ -61,8 +61,11 @@ def load_sampler(version: ModelVersion):
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
+    from .photo_models import is_photo_model, loader
+
+    model_class = loader(version.kind) if is_photo_model(version.kind) else get_kind(version.kind).sampler
     with version.checkpoint.open("rb") as fh:
-        sampler = get_kind(version.kind).sampler.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
+        sampler = model_class.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
     logger.info("model version %s loaded into process %s", version.pk, os.getpid())
     with _lock:
         _cache[key] = sampler

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 
 from ..conf import settings
 from ..models import Job, ModelVersion
+from . import photo_models
 from .files import atomic_files
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .memory import shrinking_batches
@@ -286,6 +287,8 @@ def run(job: Job, progress: ProgressReporter) -> None:
         # An earlier attempt registered its version and died before marking the job done.
         return
     params = job.parameters
+    if photo_models.is_photo_model(params["kind"]):
+        return photo_models.run(job, progress)
     photos = list(product_photos(params["product_ids"]))
     if not photos:
         raise JobError("None of the selected products has a photo to learn from.")

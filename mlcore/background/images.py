@@ -80,7 +80,9 @@ def prepare(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     if mode in _SIXTEEN_BIT_MODES:
         return _sixteen_bit_to_rgb(image), None
     if mode == "F":
-        raise ValueError("floating-point (mode F) images have no defined brightness range; convert to 8 or 16 bit first")
+        raise ValueError(
+            "floating-point (mode F) images have no defined brightness range; convert to 8 or 16 bit first"
+        )
     if mode not in _COLOUR_MODES:
         raise ValueError(f"unsupported image mode {mode!r}; use RGB, RGBA, L, LA, P, CMYK or 16-bit greyscale")
     try:
@@ -124,5 +126,7 @@ def mask_from_image(mask: Image.Image, size: tuple[int, int]) -> torch.Tensor:
 
 def _fit(values: torch.Tensor, have: tuple[int, int], want: tuple[int, int]) -> torch.Tensor:
     if tuple(have) != tuple(want):
-        raise ValueError(f"mask is {have[0]} x {have[1]} but the image is {want[0]} x {want[1]} (after EXIF orientation)")
+        raise ValueError(
+            f"mask is {have[0]} x {have[1]} but the image is {want[0]} x {want[1]} (after EXIF orientation)"
+        )
     return values

@@ -18,10 +18,13 @@ _RGB_TO_XYZ = torch.tensor(
 _WHITE = torch.tensor([0.95047, 1.0, 1.08883])
 _EPSILON = (6.0 / 29.0) ** 3
 
-# Lightness counts half as much as hue and chroma: a product's own shadow on its backdrop, and the
-# uneven light of a phone photo, change the backdrop's lightness far more than its hue (the same
-# reasoning as the colour naming's CMC-like 2:1 weighting).
+# Lightness counts half as much as hue and chroma: the uneven light of a phone photo changes a
+# backdrop's lightness far more than its hue (the reasoning of the colour naming's CMC-like 2:1
+# weighting). Darker than the reference counts less again: that is what a product's own shadow on its
+# backdrop looks like, while a dark garment on a light backdrop is still far away (black on white:
+# 80 L* units -> 28).
 LIGHTNESS_WEIGHT = 0.5
+DARKER_WEIGHT = 0.35
 
 
 def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -36,6 +39,8 @@ def srgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def weighted_delta_e(lab: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Per-pixel distance between two 3 x ... CIELAB tensors, lightness weighted by ``LIGHTNESS_WEIGHT``."""
+    """Per-pixel distance of the CIELAB tensor ``lab`` (3 x ...) from ``reference``, lightness weighted by
+    ``LIGHTNESS_WEIGHT`` (``DARKER_WEIGHT`` where ``lab`` is the darker)."""
     diff = lab - reference
-    return torch.sqrt((LIGHTNESS_WEIGHT * diff[0]) ** 2 + diff[1] ** 2 + diff[2] ** 2)
+    weight = torch.where(diff[0] < 0, DARKER_WEIGHT, LIGHTNESS_WEIGHT)
+    return torch.sqrt((weight * diff[0]) ** 2 + diff[1] ** 2 + diff[2] ** 2)

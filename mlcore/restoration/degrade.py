@@ -33,6 +33,9 @@ CAST_RANGE = (0.78, 1.25)  # log-uniform gain of red and of blue against green
 MIX_KINDS = ("noise", "blur", "jpeg", "downscale", "exposure", "colour")
 # Each training sample gets one "primary" degradation (or, with PRIMARY_NONE, none: the network must also
 # leave clean photos alone), and each other kind independently with SECONDARY_P, for realistic mixtures.
+# The primary is drawn with these weights: the tone kinds are rarer because the tone network also learns
+# from extra previews every step (the trainer's ``tone_batch``), and the enlargements, the hardest to learn, commoner.
+PRIMARY_WEIGHTS = {"noise": 1.5, "blur": 1.0, "jpeg": 1.5, "downscale": 2.0, "exposure": 0.75, "colour": 0.75}
 PRIMARY_NONE = 0.08
 SECONDARY_P = 0.15
 
@@ -68,10 +71,10 @@ def add_noise(image: torch.Tensor, sigma: float, generator: torch.Generator) -> 
     return (image + noise.to(image.device)).clamp_(0.0, 1.0)
 
 
-def gaussian_kernel(sigma: float) -> torch.Tensor:
+def gaussian_kernel(sigma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Normalised 1-D gaussian of standard deviation ``sigma`` (pixels), radius ceil(3 sigma)."""
     radius = max(1, math.ceil(BLUR_TRUNCATE * float(sigma)))
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    offsets = torch.arange(-radius, radius + 1, dtype=dtype)
     kernel = torch.exp(-0.5 * (offsets / float(sigma)) ** 2)
     return kernel / kernel.sum()
 
@@ -257,7 +260,8 @@ def random_degradation(generator: torch.Generator, kinds: tuple[str, ...] = MIX_
         raise ValueError(f"kinds must be a non-empty subset of {MIX_KINDS}, got {kinds}")
     chosen: list[str] = []
     if float(torch.rand((), generator=generator)) >= PRIMARY_NONE:
-        chosen.append(kinds[int(torch.randint(len(kinds), (), generator=generator))])
+        weights = torch.tensor([PRIMARY_WEIGHTS[k] for k in kinds])
+        chosen.append(kinds[int(torch.multinomial(weights, 1, generator=generator))])
     # One draw per kind whatever was chosen, so the number of draws (and every later sample) does not
     # depend on the primary pick.
     extra = torch.rand(len(kinds), generator=generator)

@@ -23,9 +23,9 @@ __all__ = ["OPERATIONS", "Operation", "get", "register"]
 
 
 def _register_all() -> None:
-    from . import background, enhance
+    from . import background, brandlook, enhance, repair
 
-    for module in (enhance, background):
+    for module in (enhance, repair, background, brandlook):
         register(module.OPERATION)
 
 

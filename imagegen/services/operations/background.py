@@ -38,12 +38,12 @@ def _background_value(name: str):
 
 
 def apply(photo, options: dict, segmenter):
-    from mlcore.background import Segmenter, compose
+    from mlcore.background import Segmenter, on_background
 
     segmenter = segmenter or Segmenter.classical()
     mask = segmenter.mask(photo)
     canvas = (options["size"], options["size"]) if options["size"] else None
-    return compose.on_background(
+    return on_background(
         photo, mask, background=_background_value(options["background"]), fill=options["fill"], canvas=canvas,
         shadow=options["shadow"],
     )

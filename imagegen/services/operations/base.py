@@ -16,3 +16,6 @@ class Operation:
     describe: Callable[[dict], str]  # the options in words, for the image's provenance
     model_kind: str | None = None  # the ModelVersion kind it needs, None when it needs no trained model
     model_optional: bool = False  # with a model kind: without an active version, run without one
+    # In the job, before ``apply``: turns stored options into what ``apply`` needs (e.g. reference photos
+    # into a look), so the web request that queued the job never decodes photos or loads torch.
+    prepare: Callable[[dict], dict] | None = None

@@ -1,0 +1,389 @@
+"""Enhance: the restoration network against classical baselines, PSNR and SSIM per degradation, and speed.
+
+One run on one machine, all contenders on the same degraded photos:
+
+    .venv/bin/python bench/enhance.py --minutes 12 --threads 2 --data ../shared/data/clothing-dataset-small
+
+Smoke run (every code path, seconds): ``.venv/bin/python bench/enhance.py --quick --out /tmp/e``.
+
+1. Train ``mlcore.restoration`` for --minutes of wall clock (seed 0, torch.set_num_threads(--threads)) on
+   every photo of the train split, shrunk so the long side is --long-side (as the test photos are);
+   restore from the saved checkpoint, as the app does.
+2. Tune each classical baseline's parameters per degradation on --tune-per-class photos per class of the
+   validation split (best mean PSNR over a grid: bench/classical.py).
+3. Measure on the first --per-class photos per class of the test split (never trained or tuned on),
+   shrunk to --long-side and cropped to multiples of 4: each named degradation of
+   mlcore.restoration.degrade (seeded per photo) gives the photo a shop would have; the untouched input,
+   each baseline that applies (at its tuned setting) and ours (``Restorer.enhance`` with its default
+   tiling, upscale = the degradation's downscale factor) are scored against the clean photo.
+   PSNR: 10 log10(1 / MSE) over all RGB values of the whole photo in [0, 1]. SSIM: Wang et al.'s gaussian
+   window (11 x 11, sigma 1.5) on RGB, averaged over channels (mlcore.restoration.metrics). Both are means
+   over photos. The best classical result counts the untouched input as a contender: a baseline that makes
+   a photo worse than leaving it alone is not the bar to beat.
+4. Speed: seconds per megapixel on a 1-megapixel photo with --threads threads (median of --repeats).
+
+Results: <out>/<date>-enhance[-tag].json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
+import cv2  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torchvision.transforms.functional import pil_to_tensor, to_pil_image  # noqa: E402
+
+from bench import classical  # noqa: E402
+from mlcore.data import load_image  # noqa: E402
+from mlcore.restoration import RestorationConfig, Restorer, Trainer, photo_tensors  # noqa: E402
+from mlcore.restoration.degrade import NAMED, to_float, to_uint8  # noqa: E402
+from mlcore.restoration.metrics import psnr, ssim  # noqa: E402
+
+SEED = 0
+TARGET_DB = 1.0
+INPUT = "input (unchanged)"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# --quick crops 64 px: the repo's demo photos (what CI has) are 120 x 160.
+QUICK = {"classes": 3, "train_per_class": 12, "per_class": 2, "tune_per_class": 1, "minutes": 0.05, "repeats": 1,
+         "speed_side": 256, "crop_size": 64}
+FULL = {"classes": None, "train_per_class": None, "per_class": 10, "tune_per_class": 2, "minutes": 12.0, "repeats": 3,
+        "speed_side": 1000, "crop_size": RestorationConfig.crop_size}
+
+_T0 = time.perf_counter()
+
+
+def log(message: str) -> None:
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp} +{time.perf_counter() - _T0:6.0f}s] {message}", flush=True)
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+def list_classes(split_dir: Path, limit: int | None) -> list[str]:
+    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise SystemExit(f"no class folders under {split_dir}")
+    return classes[:limit] if limit else classes
+
+
+def photo_paths(split_dir: Path, classes: list[str], per_class: int | None) -> list[Path]:
+    paths = []
+    for name in classes:
+        files = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths += files[:per_class] if per_class else files
+    if not paths:
+        raise SystemExit(f"no photos of {', '.join(classes)} under {split_dir}")
+    return paths
+
+
+def shrink(image: Image.Image, long_side: int) -> Image.Image:
+    image = image.copy()
+    image.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def eval_photo(path: Path, long_side: int) -> Image.Image:
+    """Shrunk to ``long_side`` and cropped (top-left) to multiples of 4, so x2 and x4 downscales fit."""
+    image = shrink(load_image(path), long_side)
+    return image.crop((0, 0, image.width - image.width % 4, image.height - image.height % 4))
+
+
+# --- scoring ---------------------------------------------------------------------------------------------
+
+def as_float(image: Image.Image) -> torch.Tensor:
+    return to_float(pil_to_tensor(image.convert("RGB"))).unsqueeze(0)
+
+
+def scores(restored: Image.Image, clean: Image.Image) -> tuple[float, float]:
+    if restored.size != clean.size:
+        raise ValueError(f"restored photo is {restored.size}, the clean one {clean.size}")
+    x, y = as_float(restored), as_float(clean)
+    return float(psnr(x, y)[0]), float(ssim(x, y)[0])
+
+
+def psnr_of(restored: Image.Image, clean: Image.Image) -> float:
+    return float(psnr(as_float(restored), as_float(clean))[0])
+
+
+def degrade_photos(name: str, clean: list[Image.Image], offset: int) -> list[Image.Image]:
+    """The photos a shop would have: ``NAMED[name]`` applied with a generator seeded per photo."""
+    degradation = NAMED[name]
+    index = list(NAMED).index(name)
+    out = []
+    for i, image in enumerate(clean):
+        generator = torch.Generator().manual_seed(SEED + 100_000 * index + offset + i)
+        out.append(to_pil_image(to_uint8(degradation.apply(as_float(image)[0], generator))))
+    return out
+
+
+def input_at_full_size(name: str, degraded: Image.Image) -> Image.Image:
+    """The untouched input, enlarged back (bicubic, as the network receives it) when it was downscaled."""
+    degradation = NAMED[name]
+    return to_pil_image(to_uint8(degradation.network_input(as_float(degraded)[0])))
+
+
+def summarise(pairs: list[tuple[float, float]]) -> dict[str, float]:
+    return {"psnr": statistics.fmean(p for p, _ in pairs), "ssim": statistics.fmean(s for _, s in pairs)}
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+def train(args, paths: list[Path]) -> tuple[Restorer, dict[str, Any]]:
+    photos = photo_tensors((shrink(load_image(p), args.long_side) for p in paths), max_side=args.long_side)
+    config = RestorationConfig(crop_size=args.crop_size)
+    trainer = Trainer(config, photos, batch_size=args.batch_size, seed=SEED)
+    log(f"training on {len(photos)} photos for {args.minutes} min (batch {args.batch_size}, crops {config.crop_size})")
+    every = max(5.0, args.minutes * 6)
+    last = [time.perf_counter()]
+
+    def progress(step: int, _total: int, losses: dict[str, float]) -> None:
+        if time.perf_counter() - last[0] >= every:
+            last[0] = time.perf_counter()
+            log(f"  step {step}: " + " ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+
+    load_before = os.getloadavg()
+    cpu_before = time.process_time()
+    summary = trainer.fit(10**9, max_seconds=args.minutes * 60, callback=progress, log_every=25)
+    cpu = time.process_time() - cpu_before
+    buffer = io.BytesIO()
+    trainer.save(buffer)
+    restorer = Restorer.from_checkpoint(io.BytesIO(buffer.getvalue()))
+    log(f"trained {summary['steps_done']} steps in {summary['seconds']:.0f} s")
+    return restorer, {
+        "photos": len(photos), "config": config.to_dict(), "batch_size": args.batch_size, "seed": SEED,
+        "steps": summary["steps_done"], "seconds": round(summary["seconds"], 1), "stopped": summary["stopped"],
+        "cores_busy": round(cpu / summary["seconds"], 2) if summary["seconds"] else None,
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "final_losses": {k: round(v, 5) for k, v in summary["losses"].items()},
+        "checkpoint_bytes": len(buffer.getvalue()), "halo": restorer.halo,
+        "parameters": sum(p.numel() for p in restorer.model.parameters()),
+    }
+
+
+def tune_baselines(tune_clean: list[Image.Image]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per degradation, per baseline: the tuned setting and its mean PSNR on the tuning photos."""
+    tuned: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, degradation in NAMED.items():
+        degraded = degrade_photos(name, tune_clean, offset=50_000)
+        tuned[name] = {}
+        for baseline in classical.FOR_DEGRADATION[name]:
+            params, mean = classical.tune(baseline, name, degraded, tune_clean, degradation.scale, psnr_of)
+            tuned[name][baseline.name] = {"params": params, "tuning_psnr": round(mean, 3),
+                                          "grid_size": len(baseline.grid(name))}
+        log(f"tuned baselines for {name}: "
+            + "; ".join(f"{b} {v['params']} ({v['tuning_psnr']:.2f} dB)" for b, v in tuned[name].items()))
+    return tuned
+
+
+def evaluate(restorer: Restorer, clean: list[Image.Image], tuned) -> dict[str, Any]:
+    results = {}
+    for name, degradation in NAMED.items():
+        degraded = degrade_photos(name, clean, offset=0)
+        contenders: dict[str, list[tuple[float, float]]] = {INPUT: [], "ours": []}
+        seconds = 0.0
+        for d, c in zip(degraded, clean, strict=True):
+            contenders[INPUT].append(scores(input_at_full_size(name, d), c))
+            for baseline in classical.FOR_DEGRADATION[name]:
+                out = baseline.apply(d, tuned[name][baseline.name]["params"], degradation.scale)
+                contenders.setdefault(baseline.name, []).append(scores(out, c))
+            started = time.perf_counter()
+            ours = restorer.enhance(d, upscale=degradation.scale)
+            seconds += time.perf_counter() - started
+            contenders["ours"].append(scores(ours, c))
+        table = {key: summarise(pairs) for key, pairs in contenders.items()}
+        classical_keys = [k for k in table if k != "ours"]
+        best = max(classical_keys, key=lambda k: table[k]["psnr"])
+        margin = table["ours"]["psnr"] - table[best]["psnr"]
+        results[name] = {
+            "degradation": degradation.to_dict(),
+            "contenders": {k: {m: round(v, 4) for m, v in s.items()} for k, s in table.items()},
+            "tuned": {k: v["params"] for k, v in tuned[name].items()},
+            "best_classical": best,
+            "margin_db": round(margin, 3),
+            "meets_target": margin >= TARGET_DB,
+            "ours_seconds": round(seconds, 2),
+        }
+        log(f"{name}: input {table[INPUT]['psnr']:.2f} dB, best classical {best} {table[best]['psnr']:.2f}, "
+            f"ours {table['ours']['psnr']:.2f} ({margin:+.2f} dB)")
+    return results
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up: first calls pay for allocations and kernel selection
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def speed(restorer: Restorer, photo: Image.Image, tuned, side: int, repeats: int) -> dict[str, Any]:
+    """Seconds per megapixel of output on one photo of about ``side`` x ``side``."""
+    big = photo.resize((side, side), Image.Resampling.LANCZOS)
+    megapixels = side * side / 1e6
+    small = big.resize((side // 2, side // 2), Image.Resampling.BICUBIC)
+    noisy = degrade_photos("noise25", [big], offset=90_000)[0]
+    jobs = {
+        "ours (enhance, upscale 1, tiled)": lambda: restorer.enhance(noisy),
+        "ours (enhance, upscale 2, output size)": lambda: restorer.enhance(small, upscale=2),
+        "OpenCV non-local means (noise25 setting)": lambda: classical.NLM.apply(
+            noisy, tuned["noise25"][classical.NLM.name]["params"], 1),
+        "Pillow unsharp mask (blur setting)": lambda: classical.UNSHARP.apply(
+            noisy, tuned["blur"][classical.UNSHARP.name]["params"], 1),
+        "Pillow autocontrast (underexposed setting)": lambda: classical.AUTOCONTRAST.apply(
+            noisy, tuned["underexposed"][classical.AUTOCONTRAST.name]["params"], 1),
+        "Pillow bicubic x2 (output size)": lambda: classical.BICUBIC.apply(small, {}, 2),
+    }
+    out = {}
+    for label, job in jobs.items():
+        out[label] = round(timed(job, repeats) / megapixels, 4)
+        log(f"speed {label}: {out[label]:.3f} s/MP")
+    return {"photo": f"{side} x {side}", "megapixels": megapixels, "repeats": repeats,
+            "seconds_per_megapixel": out}
+
+
+def machine(threads: int) -> dict[str, Any]:
+    return {
+        "platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__, "opencv": cv2.__version__, "mlcore": mlcore.__version__, "threads": threads,
+        "device": "cpu (no GPU lent)",
+    }
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else str(value)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    t, m = result["training"], result["machine"]
+    lines = [
+        f"# Enhance benchmark, {result['date']}",
+        "",
+        f"PSNR (dB) / SSIM on {result['data']['test_photos']} held-out test photos (long side "
+        f"{result['settings']['long_side']} px), mean over photos. Best classical: the best of the untouched input "
+        f"and the tuned baselines. Target: ours >= best classical + {TARGET_DB:g} dB.",
+        "",
+        "| degradation | input | best classical | best classical PSNR / SSIM | ours | margin (dB) | target |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in result["degradations"].items():
+        c = r["contenders"]
+        best = r["best_classical"]
+        lines.append(
+            f"| {name} | {fmt(c[INPUT]['psnr'])} / {fmt(c[INPUT]['ssim'], 3)} | {best} | "
+            f"{fmt(c[best]['psnr'])} / {fmt(c[best]['ssim'], 3)} | {fmt(c['ours']['psnr'])} / {fmt(c['ours']['ssim'], 3)} | "
+            f"{r['margin_db']:+.2f} | {'met' if r['meets_target'] else 'not met'} |"
+        )
+    lines += ["", "Every contender (PSNR / SSIM) and the baselines' tuned settings:", ""]
+    for name, r in result["degradations"].items():
+        parts = [f"{k} {fmt(v['psnr'])} / {fmt(v['ssim'], 3)}" for k, v in r["contenders"].items()]
+        settings = "; ".join(f"{k} {v}" for k, v in r["tuned"].items())
+        lines.append(f"- **{name}** ({r['degradation']}): " + ", ".join(parts) + f". Tuned: {settings}.")
+    lines += ["", f"Speed, seconds per megapixel ({result['speed']['photo']} photo, {m['threads']} threads, median of "
+              f"{result['speed']['repeats']}):", "", "| method | s/MP |", "| --- | --- |"]
+    lines += [f"| {k} | {fmt(v, 3)} |" for k, v in result["speed"]["seconds_per_megapixel"].items()]
+    lines += [
+        "",
+        f"Training: {t['steps']} steps in {t['seconds']} s ({t['stopped']}), batch {t['batch_size']} crops of "
+        f"{t['config']['crop_size']} px from {t['photos']} train photos, {t['parameters']:,} parameters, checkpoint "
+        f"{t['checkpoint_bytes'] / 1e6:.1f} MB, tile overlap (halo) {t['halo']} px; CPU seconds per wall second "
+        f"{t['cores_busy']}, load average before {t['load_average_before']} and after {t['load_average_after']}.",
+        f"Machine: {m['platform']}, {m['usable_cpus']} usable of {m['cpu_count']} CPUs, {m['device']}, torch "
+        f"{m['torch']}, OpenCV {m['opencv']}, {m['threads']} threads.",
+        f"Baselines tuned on {result['data']['tune_photos']} validation photos (best mean PSNR over each grid).",
+        "",
+        f"Command: `{result['command']}`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/clothing-dataset-small",
+                        help="dataset root with train/, validation/ (or none: tune on train) and test/")
+    parser.add_argument("--minutes", type=float, help="training wall clock (default 12)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--crop-size", type=int, help="training crop side (default: the config's, 128)")
+    parser.add_argument("--long-side", type=int, default=384, help="photos are shrunk to this long side")
+    parser.add_argument("--classes", type=int, help="only the first N classes (default all)")
+    parser.add_argument("--train-per-class", type=int, help="at most N training photos per class (default all)")
+    parser.add_argument("--per-class", type=int, help="test photos per class (default 10)")
+    parser.add_argument("--tune-per-class", type=int, help="validation photos per class for tuning (default 2)")
+    parser.add_argument("--repeats", type=int, help="timing repeats (default 3)")
+    parser.add_argument("--speed-side", type=int, help="side of the square speed photo (default 1000: 1 MP)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--tag", help="appended to the result files' stem")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 classes, a few photos, seconds")
+    args = parser.parse_args(argv)
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.minutes <= 0 or args.threads < 1 or args.per_class < 1 or args.tune_per_class < 1:
+        parser.error("--minutes, --threads, --per-class and --tune-per-class must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    torch.manual_seed(SEED)
+    today = datetime.date.today().isoformat()
+    stem = f"{today}-enhance" + (f"-{args.tag}" if args.tag else "")
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = " ".join([".venv/bin/python", "bench/enhance.py", *(argv if argv is not None else sys.argv[1:])])
+
+    classes = list_classes(args.data / "train", args.classes)
+    tune_dir = args.data / "validation" if (args.data / "validation").is_dir() else args.data / "train"
+    train_paths = photo_paths(args.data / "train", classes, args.train_per_class)
+    test_clean = [eval_photo(p, args.long_side) for p in photo_paths(args.data / "test", classes, args.per_class)]
+    tune_clean = [eval_photo(p, args.long_side) for p in photo_paths(tune_dir, classes, args.tune_per_class)]
+
+    restorer, training = train(args, train_paths)
+    tuned = tune_baselines(tune_clean)
+    degradations = evaluate(restorer, test_clean, tuned)
+    speed_result = speed(restorer, test_clean[0], tuned, args.speed_side, args.repeats)
+    result = {
+        "date": today, "command": command, "machine": machine(args.threads),
+        "settings": {"minutes": args.minutes, "threads": args.threads, "batch_size": args.batch_size,
+                     "long_side": args.long_side, "seed": SEED, "quick": args.quick, "target_db": TARGET_DB},
+        "data": {"root": str(args.data), "classes": classes, "train_photos": len(train_paths),
+                 "test_photos": len(test_clean), "tune_split": tune_dir.name, "tune_photos": len(tune_clean),
+                 "test_per_class": args.per_class},
+        "metrics": {"psnr": "10 log10(1/MSE), RGB in [0, 1], whole photo, mean over photos",
+                    "ssim": "gaussian window 11x11 sigma 1.5, K1 0.01, K2 0.03, RGB channels averaged, valid region"},
+        "training": training,
+        "degradations": degradations,
+        "targets_met": sum(r["meets_target"] for r in degradations.values()),
+        "speed": speed_result,
+    }
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (args.out / f"{stem}.md").write_text(table)
+    print(table, flush=True)
+    log(f"wrote {args.out / stem}.json and .md")
+    return result
+
+
+if __name__ == "__main__":
+    main()
