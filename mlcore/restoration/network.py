@@ -11,8 +11,8 @@ Two stages, because the degradations are of two sorts:
   or normalisation statistics), so each output pixel depends only on input pixels within ``halo`` of it and
   a photo of any size can be processed in overlapping tiles with exactly the untiled result.
 
-``LocalNet`` layout, trimmed for a 2-core CPU: the image enters as 2 x 2 pixel patches (pixel unshuffle, 12
-channels at half resolution) so no layer runs at full resolution; ``levels`` resolutions (width doubling at
+``LocalNet`` layout, trimmed for a 2-core CPU: the tone-corrected image and the original enter as 2 x 2
+pixel patches (pixel unshuffle, 24 channels at half resolution) so no layer runs at full resolution; ``levels`` resolutions (width doubling at
 each) joined by 2 x 2 stride-2 convs down and 1 x 1 conv + pixel shuffle up, with additive skips;
 ``blocks`` residual blocks (3 x 3 conv, ReLU, 3 x 3 conv) per level on each side; the output is the input
 plus a predicted correction whose last conv starts at zero, so the untrained network is the identity.
@@ -20,7 +20,8 @@ plus a predicted correction whose last conv starts at zero, so the untrained net
 Receptive field (``receptive_field``): with the defaults (width 32, 3 levels, 1 block) an output pixel
 depends on the input pixels up to 51 away from it in each direction (a 103 x 103 window), so tiles need an
 overlap of 56 (51 rounded up to the alignment of 8) to reproduce the untiled result exactly. Default size:
-0.64M parameters, about 55 GFLOP per megapixel (0.5 s per megapixel untiled on 2 CPU cores).
+0.61M parameters with ToneNet, about 55 GFLOP per megapixel: 0.42 s per megapixel on 2 CPU cores, tiled
+(bench/results/2026-11-22-enhance.md).
 """
 
 from __future__ import annotations
