@@ -223,9 +223,36 @@ class EMAModelLoop(FitLoop):
         seed: int,
         device: str | torch.device,
     ) -> None:
+        self._check_config(config)
+        check_dataset(config, images, labels)
+        self._set_up(
+            config, network, batch_size=batch_size, lr=lr, betas=betas, ema_decay=ema_decay, seed=seed, device=device
+        )
+        # The dataset is small (hundreds of photos), so it lives on the device as uint8.
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+
+    def _check_config(self, config: Any) -> None:
         if not isinstance(config, self.CONFIG):
             raise ValueError(f"config must be a {self.CONFIG.__name__}, got {type(config).__name__}")
-        check_dataset(config, images, labels)
+
+    def _set_up(
+        self,
+        config: Any,
+        network: Callable[[Any], torch.nn.Module],
+        *,
+        batch_size: int,
+        lr: float,
+        betas: tuple[float, float],
+        ema_decay: float,
+        seed: int,
+        device: str | torch.device,
+        history_keys: tuple[str, ...] | None = None,
+        memory_format: torch.memory_format = torch.preserve_format,
+    ) -> None:
+        """What every one-network trainer sets up: options, the seeded network and its EMA copy, Adam, and a
+        fresh loop. Trainers whose data are not the generators' labelled squares (photos of any size,
+        cut-outs) check their own data and call this instead of ``EMAModelLoop.__init__``."""
         check_options(batch_size, ema_decay)
         self.config = config
         self.device = resolve_device(device)
@@ -235,13 +262,10 @@ class EMAModelLoop(FitLoop):
         self.betas = (float(betas[0]), float(betas[1]))
         self.ema_decay = float(ema_decay)
         self.seed = int(seed)
-        # The dataset is small (hundreds of photos), so it lives on the device as uint8.
-        self.images = images.to(self.device)
-        self.labels = labels.to(self.device)
-        self.model = build_seeded(lambda: network(config), self.seed).to(self.device).train()
+        self.model = build_seeded(lambda: network(config), self.seed).to(self.device, memory_format=memory_format).train()
         self.model_ema = make_ema(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        self._start_loop(self.HISTORY_KEYS)
+        self._start_loop(history_keys or self.HISTORY_KEYS)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this trainer (plain python values)."""
@@ -253,10 +277,13 @@ class EMAModelLoop(FitLoop):
             "seed": self.seed,
         }
 
-    def _optimise(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One Adam step on ``terms["loss"]``, then the EMA update; the detached terms for the log."""
+    def _optimise(self, terms: dict[str, torch.Tensor], *, clip_norm: float | None = None) -> dict[str, torch.Tensor]:
+        """One Adam step on ``terms["loss"]`` (gradients clipped to ``clip_norm`` when given), then the EMA
+        update; the detached terms for the log."""
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_norm)
         self.optimizer.step()
         update_ema(self.model_ema, self.model, ema_decay_at(self.step, self.ema_decay))
         self.step += 1

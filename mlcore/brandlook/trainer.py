@@ -19,15 +19,11 @@ resumed run continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
 from ..checkpoint import CheckpointSource
-from ..devices import resolve_device
-from ..ema import ema_decay_at, make_ema, update_ema
-from ..fitting import FitLoop, build_seeded, check_options
+from ..fitting import EMAModelLoop
 from .colour import srgb_to_lab
 from .config import KIND, BrandLookConfig
 from .grading import BRAND, SHOOTING, Grade, apply_grade, random_grades
@@ -48,12 +44,14 @@ def photo_statistics(rgb: torch.Tensor) -> dict[str, torch.Tensor]:
     return lab_statistics(srgb_to_lab(rgb).flatten(2))
 
 
-class Trainer(FitLoop):
+class Trainer(EMAModelLoop):
     """Trains a ``BrandLookConfig`` model on uint8 photos N x 3 x S x S (S = ``config.train_size``, N >= 2).
 
     ``labels`` are accepted for the common trainer interface and ignored: a look is not a category."""
 
     RESUMES = (KIND,)
+    CONFIG = BrandLookConfig
+    HISTORY_KEYS = HISTORY_KEYS
 
     def __init__(
         self,
@@ -68,30 +66,17 @@ class Trainer(FitLoop):
         seed: int = 0,
         device: str | torch.device = "cpu",
     ) -> None:
-        if not isinstance(config, BrandLookConfig):
-            raise ValueError(f"config must be a BrandLookConfig, got {type(config).__name__}")
+        self._check_config(config)
         size = config.train_size
         if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size):
             raise ValueError(f"images must be uint8 N x 3 x {size} x {size}, got {images.dtype} {tuple(images.shape)}")
         if len(images) < 2:
             raise ValueError("training needs at least 2 photos (references must differ from the photo)")
-        check_options(batch_size, ema_decay)
-        self.config = config
-        self.device = resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.ema_decay = float(ema_decay)
-        self.seed = int(seed)
+        self._set_up(
+            config, AdaptiveLUT, batch_size=batch_size, lr=lr, betas=betas, ema_decay=ema_decay, seed=seed, device=device,
+            history_keys=HISTORY_KEYS + (("stats",) if config.stats_weight > 0 else ()),
+        )
         self.images = images.to(self.device)
-        self.model = build_seeded(lambda: AdaptiveLUT(config), self.seed).to(self.device).train()
-        self.model_ema = make_ema(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        self._start_loop(HISTORY_KEYS + (("stats",) if config.stats_weight > 0 else ()))
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """The keyword arguments that rebuild this trainer (plain python values)."""
-        return {"batch_size": self.batch_size, "lr": self.lr, "betas": list(self.betas), "ema_decay": self.ema_decay, "seed": self.seed}
 
     @classmethod
     def resume(
@@ -100,25 +85,6 @@ class Trainer(FitLoop):
     ) -> Trainer:
         """Rebuild a trainer from ``save``'s checkpoint to continue training on ``images`` (``labels`` ignored)."""
         return super().resume(source, images, labels, device=device)
-
-    @classmethod
-    def config_from_dict(cls, data: dict[str, Any]) -> BrandLookConfig:
-        return BrandLookConfig.from_dict(data)
-
-    def _train_mode(self) -> None:
-        self.model.train()
-
-    def network_state(self) -> dict[str, Any]:
-        return {
-            "model_ema": self.model_ema.state_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-        }
-
-    def load_network_state(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(ckpt["model"])
-        self.model_ema.load_state_dict(ckpt["model_ema"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
 
     def _pixels(self, index: torch.Tensor) -> torch.Tensor:
         return self.images[index.to(self.device)].float().div_(255.0)
@@ -182,12 +148,5 @@ class Trainer(FitLoop):
         )
 
     def _train_step(self) -> dict[str, torch.Tensor]:
-        terms = self.terms(self.make_batch())
-        self.optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
         # The table weights are unbounded; one batch of extreme grades must not throw the tables far off.
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
-        self.optimizer.step()
-        update_ema(self.model_ema, self.model, ema_decay_at(self.step, self.ema_decay))
-        self.step += 1
-        return {key: value.detach() for key, value in terms.items()}
+        return self._optimise(self.terms(self.make_batch()), clip_norm=GRAD_CLIP)

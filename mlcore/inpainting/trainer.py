@@ -14,9 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from ..checkpoint import CheckpointSource
-from ..devices import resolve_device
-from ..ema import make_ema
-from ..fitting import EMAModelLoop, build_seeded, check_options
+from ..fitting import EMAModelLoop
 from ..restoration.degrade import to_float
 from ..restoration.trainer import _dihedral, check_photos
 from .config import KIND, InpaintConfig
@@ -53,23 +51,11 @@ class Trainer(EMAModelLoop):
         # EMAModelLoop.__init__ checks for the generators' fixed-size labelled datasets; this trainer takes
         # photos of any size and no labels (``labels`` exists so FitLoop.resume can rebuild it), and sets the
         # same attributes itself.
-        if not isinstance(config, InpaintConfig):
-            raise ValueError(f"config must be an InpaintConfig, got {type(config).__name__}")
+        self._check_config(config)
         if labels is not None:
             raise ValueError("the inpainting trainer takes no labels")
-        check_options(batch_size, ema_decay)
-        self.config = config
-        self.device = resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.ema_decay = float(ema_decay)
-        self.seed = int(seed)
         self.photos = check_photos(images, config.crop_size)
-        self.model = build_seeded(lambda: InpaintNet(config), self.seed).to(self.device).train()
-        self.model_ema = make_ema(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        self._start_loop(self.HISTORY_KEYS)
+        self._set_up(config, InpaintNet, batch_size=batch_size, lr=lr, betas=betas, ema_decay=ema_decay, seed=seed, device=device)
 
     @classmethod
     def resume(

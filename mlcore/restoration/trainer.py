@@ -18,9 +18,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import CheckpointSource
-from ..devices import resolve_device
-from ..ema import make_ema
-from ..fitting import EMAModelLoop, build_seeded, check_options
+from ..fitting import EMAModelLoop
 from .config import KIND, RestorationConfig
 from .degrade import Degradation, random_degradation, to_float
 from .network import RestorationModel, apply_tone, preview
@@ -99,28 +97,16 @@ class Trainer(EMAModelLoop):
         # EMAModelLoop.__init__ checks for the generators' fixed-size labelled datasets; this trainer takes
         # photos of any size and no labels (``labels`` exists so FitLoop.resume can rebuild it), and sets the
         # same attributes itself.
-        if not isinstance(config, RestorationConfig):
-            raise ValueError(f"config must be a RestorationConfig, got {type(config).__name__}")
+        self._check_config(config)
         if labels is not None:
             raise ValueError("the restoration trainer takes no labels")
-        check_options(batch_size, ema_decay)
-        self.config = config
-        self.device = resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.ema_decay = float(ema_decay)
         if isinstance(tone_batch, bool) or not isinstance(tone_batch, int) or tone_batch < 0:
             raise ValueError(f"tone_batch must be an int >= 0, got {tone_batch!r}")
-        self.tone_batch = tone_batch
-        self.seed = int(seed)
         self.photos = check_photos(images, config.crop_size)
+        self._set_up(config, RestorationModel, batch_size=batch_size, lr=lr, betas=betas, ema_decay=ema_decay, seed=seed, device=device)
+        self.tone_batch = tone_batch
         # One preview per photo, made once: the tone network's view of the whole photo.
         self.previews = [preview(to_float(p).unsqueeze(0))[0] for p in self.photos]
-        self.model = build_seeded(lambda: RestorationModel(config), self.seed).to(self.device).train()
-        self.model_ema = make_ema(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
-        self._start_loop(self.HISTORY_KEYS)
 
     @classmethod
     def resume(
