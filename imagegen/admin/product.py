@@ -38,6 +38,20 @@ def _refusal(exc: Exception) -> str:
     return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
+def _edit_action(operation: str, form_class, *, name: str, title: str, button: str, description: str):
+    """An admin action that runs ``operation`` on the selected products' photos (``_edit_photos``)."""
+
+    def action(modeladmin, request, queryset):
+        return modeladmin._edit_photos(
+            request, queryset, operation=operation, form_class=form_class, title=title, action=name, button=button
+        )
+
+    action.__name__ = name
+    action = admin.action(description=description)(action)
+    action.imagegen_permissions = ("imagegen.edit_photos",)
+    return action
+
+
 def _jobs_link(label: str):
     return format_html('<a href="{}">{}</a>', reverse("admin:imagegen_job_changelist"), label)
 
@@ -92,38 +106,13 @@ class ImagegenProductAdminMixin:
 
     generate_images.imagegen_permissions = ("imagegen.generate_images",)
 
-    @admin.action(description="Train generator on selected products")
-    def train_generator(self, request, queryset):
-        form = TrainGeneratorForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            try:
-                job = services.request_training(queryset, user=request.user, **form.cleaned_data)
-            except (ValidationError, services.TooManyActiveJobs) as exc:
-                self.message_user(request, _refusal(exc), messages.ERROR)
-                return None
-            self.message_user(
-                request,
-                format_html(
-                    "Queued training job #{} on {} product(s). {}", job.pk, queryset.count(), _jobs_link("Follow it.")
-                ),
-                messages.SUCCESS,
-            )
-            return None
-        return _confirmation(
-            self, request, queryset, form, title="Train a generator", action="train_generator", button="Train"
-        )
-
-    train_generator.imagegen_permissions = ("imagegen.train_generator",)
-
-    @admin.action(description="Train a photo model (enhance, background) on selected products")
-    def train_photo_model(self, request, queryset):
-        form = TrainPhotoModelForm(request.POST if "apply" in request.POST else None)
+    def _train(self, request, queryset, *, start, form_class, title: str, action: str):
+        """Confirm, then queue one training job on the selection with ``start(queryset, user=, **form data)``."""
+        form = form_class(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
-            return _confirmation(
-                self, request, queryset, form, title="Train a photo model", action="train_photo_model", button="Train"
-            )
+            return _confirmation(self, request, queryset, form, title=title, action=action, button="Train")
         try:
-            job = services.request_photo_model_training(queryset, user=request.user, **form.cleaned_data)
+            job = start(queryset, user=request.user, **form.cleaned_data)
         except (ValidationError, services.TooManyActiveJobs) as exc:
             self.message_user(request, _refusal(exc), messages.ERROR)
             return None
@@ -133,6 +122,22 @@ class ImagegenProductAdminMixin:
             messages.SUCCESS,
         )
         return None
+
+    @admin.action(description="Train generator on selected products")
+    def train_generator(self, request, queryset):
+        return self._train(
+            request, queryset, start=services.request_training, form_class=TrainGeneratorForm,
+            title="Train a generator", action="train_generator",
+        )
+
+    train_generator.imagegen_permissions = ("imagegen.train_generator",)
+
+    @admin.action(description="Train a photo model (enhance, repair, background, brand look) on selected products")
+    def train_photo_model(self, request, queryset):
+        return self._train(
+            request, queryset, start=services.request_photo_model_training, form_class=TrainPhotoModelForm,
+            title="Train a photo model", action="train_photo_model",
+        )
 
     train_photo_model.imagegen_permissions = ("imagegen.train_generator",)
 
@@ -163,38 +168,19 @@ class ImagegenProductAdminMixin:
             self.message_user(request, f"No photo to edit, skipped: {', '.join(skipped)}.", messages.WARNING)
         return None
 
-    @admin.action(description="Enhance photos (denoise, sharpen, exposure, upscale)")
-    def enhance_photos(self, request, queryset):
-        return self._edit_photos(
-            request, queryset, operation="enhance", form_class=EnhancePhotosForm, title="Enhance photos",
-            action="enhance_photos", button="Enhance",
-        )
-
-    enhance_photos.imagegen_permissions = ("imagegen.edit_photos",)
-
-    @admin.action(description="Put photos on a new background (white, colour)")
-    def new_background(self, request, queryset):
-        return self._edit_photos(
-            request, queryset, operation="background", form_class=BackgroundForm, title="New background",
-            action="new_background", button="Make",
-        )
-
-    new_background.imagegen_permissions = ("imagegen.edit_photos",)
-
-    @admin.action(description="Give photos the brand look of reference products")
-    def brand_look(self, request, queryset):
-        return self._edit_photos(
-            request, queryset, operation="brandlook", form_class=BrandLookForm, title="Brand look",
-            action="brand_look", button="Apply",
-        )
-
-    brand_look.imagegen_permissions = ("imagegen.edit_photos",)
-
-    @admin.action(description="Repair a region of the photos (inpainting)")
-    def repair_photos(self, request, queryset):
-        return self._edit_photos(
-            request, queryset, operation="repair", form_class=RepairForm, title="Repair photos",
-            action="repair_photos", button="Repair",
-        )
-
-    repair_photos.imagegen_permissions = ("imagegen.edit_photos",)
+    enhance_photos = _edit_action(
+        "enhance", EnhancePhotosForm, name="enhance_photos", title="Enhance photos", button="Enhance",
+        description="Enhance photos (denoise, sharpen, exposure, upscale)",
+    )
+    new_background = _edit_action(
+        "background", BackgroundForm, name="new_background", title="New background", button="Make",
+        description="Put photos on a new background (white, colour)",
+    )
+    brand_look = _edit_action(
+        "brandlook", BrandLookForm, name="brand_look", title="Brand look", button="Apply",
+        description="Give photos the brand look of reference products",
+    )
+    repair_photos = _edit_action(
+        "repair", RepairForm, name="repair_photos", title="Repair photos", button="Repair",
+        description="Repair a region of the photos (inpainting)",
+    )
