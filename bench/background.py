@@ -34,7 +34,6 @@ import io
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -44,7 +43,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
+from bench.common import IMAGE_SUFFIXES, log, machine  # noqa: E402
+
+import mlcore  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -63,7 +64,6 @@ GRABCUT_MARGIN = 5
 GRABCUT_ITERATIONS = 5
 JPEG_QUALITY = 92
 TEST_BACKDROP_SIDE = 256
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 CONTENDERS = ("ours", "network", "classical", "grabcut")
 QUICK = {
     "classes": 3, "train_per_class": 12, "per_class": 3, "composites": 1, "minutes": 0.05, "speed_images": 1,
@@ -75,12 +75,8 @@ FULL = {
     "speed_megapixels": 1.0,
 }
 
-_T0 = time.perf_counter()
 
 
-def log(message: str) -> None:
-    stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp} +{time.perf_counter() - _T0:6.0f}s] {message}", flush=True)
 
 
 def photos_of(split_dir: Path, classes: list[str], per_class: int | None) -> dict[str, list[Path]]:
@@ -240,23 +236,6 @@ def example_sheet(path: Path, cases: list[dict[str, Any]], functions: dict[str, 
     save_image(torch.stack(tiles), path, nrow=8, padding=2, pad_value=1.0)
 
 
-def machine(threads: int) -> dict[str, Any]:
-    import cv2
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "threads": threads,
-        "torch": torch.__version__,
-        "opencv": cv2.__version__,
-        "mlcore": mlcore.__version__,
-        "device": "cpu (no GPU lent to this run)",
-    }
-
-
 def fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -396,7 +375,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "date": today,
         "command": command,
-        "machine": machine(args.threads),
+        "machine": machine(args.threads, opencv=cv2.__version__),
         "settings": {
             "minutes": args.minutes, "image_size": args.image_size, "batch_size": args.batch_size,
             "per_class": args.per_class, "composites": args.composites, "classes": classes,

@@ -53,6 +53,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import IMAGE_SUFFIXES, log  # noqa: E402
+
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -72,7 +74,6 @@ SEED = 0
 BATCH = 16
 TARGET_REDUCTION = 0.5
 TARGET_EDGE_SSIM = 0.9
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 QUICK = {"minutes": 0.05, "references": 2, "photos": 4, "speed_megapixels": 0.25, "speed_repeats": 1}
 FULL = {"minutes": 6.0, "references": 5, "photos": 100, "speed_megapixels": 1.0, "speed_repeats": 5}
 ORACLE = "brand grade (oracle)"
@@ -84,12 +85,8 @@ SHEET_WIDTH = 150
 # a* + A0 + A1 t, b* + B0 + B1 t with t = L*/100 (warmer highlights: a split tone).
 BRAND_GRADE = {"black": 20.0, "white": 90.0, "chroma": 0.7, "a0": 4.0, "a1": 6.0, "b0": 10.0, "b1": 16.0}
 
-_T0 = time.perf_counter()
 
 
-def log(message: str) -> None:
-    stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp} +{time.perf_counter() - _T0:6.0f}s] {message}", flush=True)
 
 
 def brand_grade_rgb(rgb: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,6 @@ import io
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -42,7 +41,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
+from bench.common import list_classes, log, machine, photo_paths, timed  # noqa: E402
+
+import mlcore  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import cv2  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -57,39 +58,17 @@ from mlcore.restoration.metrics import psnr, ssim  # noqa: E402
 SEED = 0
 TARGET_DB = 1.0
 INPUT = "input (unchanged)"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 # --quick crops 64 px: the repo's demo photos (what CI has) are 120 x 160.
 QUICK = {"classes": 3, "train_per_class": 12, "per_class": 2, "tune_per_class": 1, "minutes": 0.05, "repeats": 1,
          "speed_side": 256, "crop_size": 64}
 FULL = {"classes": None, "train_per_class": None, "per_class": 10, "tune_per_class": 2, "minutes": 12.0, "repeats": 3,
         "speed_side": 1000, "crop_size": RestorationConfig.crop_size}
 
-_T0 = time.perf_counter()
 
 
-def log(message: str) -> None:
-    stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp} +{time.perf_counter() - _T0:6.0f}s] {message}", flush=True)
 
 
 # --- data ------------------------------------------------------------------------------------------------
-
-def list_classes(split_dir: Path, limit: int | None) -> list[str]:
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise SystemExit(f"no class folders under {split_dir}")
-    return classes[:limit] if limit else classes
-
-
-def photo_paths(split_dir: Path, classes: list[str], per_class: int | None) -> list[Path]:
-    paths = []
-    for name in classes:
-        files = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        paths += files[:per_class] if per_class else files
-    if not paths:
-        raise SystemExit(f"no photos of {', '.join(classes)} under {split_dir}")
-    return paths
-
 
 def shrink(image: Image.Image, long_side: int) -> Image.Image:
     image = image.copy()
@@ -224,16 +203,6 @@ def evaluate(restorer: Restorer, clean: list[Image.Image], tuned) -> dict[str, A
     return results
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: first calls pay for allocations and kernel selection
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def speed(restorer: Restorer, photo: Image.Image, tuned, side: int, repeats: int) -> dict[str, Any]:
     """Seconds per megapixel of output on one photo of about ``side`` x ``side``."""
     big = photo.resize((side, side), Image.Resampling.LANCZOS)
@@ -257,16 +226,6 @@ def speed(restorer: Restorer, photo: Image.Image, tuned, side: int, repeats: int
         log(f"speed {label}: {out[label]:.3f} s/MP")
     return {"photo": f"{side} x {side}", "megapixels": megapixels, "repeats": repeats,
             "seconds_per_megapixel": out}
-
-
-def machine(threads: int) -> dict[str, Any]:
-    return {
-        "platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__, "opencv": cv2.__version__, "mlcore": mlcore.__version__, "threads": threads,
-        "device": "cpu (no GPU lent)",
-    }
 
 
 def fmt(value: float, digits: int = 2) -> str:
@@ -364,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     degradations = evaluate(restorer, test_clean, tuned)
     speed_result = speed(restorer, test_clean[0], tuned, args.speed_side, args.repeats)
     result = {
-        "date": today, "command": command, "machine": machine(args.threads),
+        "date": today, "command": command, "machine": machine(args.threads, opencv=cv2.__version__),
         "settings": {"minutes": args.minutes, "threads": args.threads, "batch_size": args.batch_size,
                      "long_side": args.long_side, "seed": SEED, "quick": args.quick, "target_db": TARGET_DB},
         "data": {"root": str(args.data), "classes": classes, "train_photos": len(train_paths),

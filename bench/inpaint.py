@@ -31,7 +31,6 @@ import io
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -41,7 +40,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
+from bench.common import list_classes, log, machine, photo_paths, timed  # noqa: E402
+
+import mlcore  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -56,38 +57,16 @@ SEED = 0
 OURS = "ours"
 BASELINES = {"Telea": cv2.INPAINT_TELEA, "Navier-Stokes": cv2.INPAINT_NS}
 RADII = (3, 5)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 QUICK = {"classes": 3, "train_per_class": 12, "per_class": 2, "minutes": 0.05, "repeats": 1, "speed_side": 256,
          "crop_size": 64, "long_side": 160}
 FULL = {"classes": None, "train_per_class": None, "per_class": 8, "minutes": 8.0, "repeats": 3, "speed_side": 1000,
         "crop_size": 128, "long_side": 256}
 
-_T0 = time.perf_counter()
 
 
-def log(message: str) -> None:
-    stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp} +{time.perf_counter() - _T0:6.0f}s] {message}", flush=True)
 
 
 # --- data ------------------------------------------------------------------------------------------------
-
-def list_classes(split_dir: Path, limit: int | None) -> list[str]:
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise SystemExit(f"no class folders under {split_dir}")
-    return classes[:limit] if limit else classes
-
-
-def photo_paths(split_dir: Path, classes: list[str], per_class: int | None) -> list[Path]:
-    paths = []
-    for name in classes:
-        files = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        paths += files[:per_class] if per_class else files
-    if not paths:
-        raise SystemExit(f"no photos of {', '.join(classes)} under {split_dir}")
-    return paths
-
 
 def shrink(image: Image.Image, long_side: int) -> Image.Image:
     image = image.convert("RGB")
@@ -201,16 +180,6 @@ def evaluate(inpainter: Inpainter, clean: list[Image.Image]) -> dict[str, Any]:
     return results
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up: first calls pay for allocations and kernel selection
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def speed(inpainter: Inpainter, photo: Image.Image, radii: dict[str, dict[str, int]], side: int,
           repeats: int) -> dict[str, Any]:
     big = photo.resize((side, side), Image.Resampling.LANCZOS)
@@ -229,16 +198,6 @@ def speed(inpainter: Inpainter, photo: Image.Image, radii: dict[str, dict[str, i
             out[size][label] = round(timed(job, repeats) / megapixels, 4)
             log(f"speed, {size} mask ({hole.mean():.1%}), {label}: {out[size][label]:.3f} s/MP")
     return {"photo": f"{side} x {side}", "megapixels": megapixels, "repeats": repeats, "seconds_per_megapixel": out}
-
-
-def machine(threads: int) -> dict[str, Any]:
-    return {
-        "platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch": torch.__version__, "opencv": cv2.__version__, "mlcore": mlcore.__version__, "threads": threads,
-        "device": "cpu (no GPU lent)",
-    }
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -331,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     radii = {size: r["radius_chosen"] for size, r in masks.items()}
     speed_result = speed(inpainter, test_clean[0], radii, args.speed_side, args.repeats)
     result = {
-        "date": today, "command": command, "machine": machine(args.threads), "note": args.note,
+        "date": today, "command": command, "machine": machine(args.threads, opencv=cv2.__version__), "note": args.note,
         "settings": {"minutes": args.minutes, "threads": args.threads, "batch_size": args.batch_size,
                      "long_side": args.long_side, "crop_size": args.crop_size, "seed": SEED, "quick": args.quick},
         "data": {"root": str(args.data), "classes": classes, "train_photos": len(train_paths),

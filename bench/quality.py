@@ -46,6 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import IMAGE_SUFFIXES, list_classes, log  # noqa: E402
+
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -71,7 +73,6 @@ COLOUR_SAMPLES = 6
 # What the app trains its feature extractor with (imagegen.services.evaluation.train_feature_extractor).
 APP_EXTRACTOR_EPOCHS = 15
 CLASSIFIER_BATCH = 32
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 # --quick: every code path in well under two minutes on two cores.
 QUICK = {
     "classes": 3, "train_per_class": 24, "test_per_class": 10, "minutes": 0.05, "per_class": 8, "extractor_epochs": 1,
@@ -81,12 +82,8 @@ FULL = {
     "extractor_epochs": APP_EXTRACTOR_EPOCHS,
 }
 
-_T0 = time.perf_counter()
 
 
-def log(message: str) -> None:
-    stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp} +{time.perf_counter() - _T0:6.0f}s] {message}", flush=True)
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -115,13 +112,6 @@ class Split:
     @property
     def categories(self) -> list[str]:
         return [self.classes[int(i)] for i in self.labels]
-
-
-def list_classes(split_dir: Path, limit: int | None) -> list[str]:
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(classes) < 2:
-        raise SystemExit(f"{split_dir} needs at least 2 class folders, found {classes}")
-    return classes[:limit] if limit else classes
 
 
 def load_split(split_dir: Path, classes: list[str], size: int, per_class: int | None, *, conditions: bool) -> Split:
@@ -524,7 +514,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log(f"kinds {', '.join(args.kinds)}; {args.minutes} min each on {args.threads} threads")
 
     train_dir, test_dir = args.data / "train", args.data / "test"
-    classes = list_classes(train_dir, args.classes)
+    classes = list_classes(train_dir, args.classes, at_least=2)
     train = load_split(train_dir, classes, args.image_size, args.train_per_class, conditions=True)
     test = load_split(test_dir, classes, args.image_size, args.test_per_class, conditions=False)
     log(f"decoded {len(train.images)} train and {len(test.images)} test photos of {len(classes)} classes")

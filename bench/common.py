@@ -1,0 +1,69 @@
+"""What the benchmarks share: logging with elapsed time, the dataset's class folders and photos, timing,
+and the description of the machine a result was measured on."""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+_T0 = time.perf_counter()
+
+
+def log(message: str) -> None:
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp} +{time.perf_counter() - _T0:6.0f}s] {message}", flush=True)
+
+
+def list_classes(split_dir: Path, limit: int | None, *, at_least: int = 1) -> list[str]:
+    """The class folders of a split, sorted (the first ``limit`` of them)."""
+    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < at_least:
+        raise SystemExit(f"{split_dir} needs at least {at_least} class folder(s), found {classes}")
+    return classes[:limit] if limit else classes
+
+
+def photo_paths(split_dir: Path, classes: list[str], per_class: int | None) -> list[Path]:
+    """The photos of ``classes`` in a split, the first ``per_class`` of each in name order."""
+    paths = []
+    for name in classes:
+        files = sorted(p for p in (split_dir / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths += files[:per_class] if per_class else files
+    if not paths:
+        raise SystemExit(f"no photos of {', '.join(classes)} under {split_dir}")
+    return paths
+
+
+def timed(fn, repeats: int) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls after one warm-up call."""
+    fn()  # warm-up: first calls pay for allocations and kernel selection
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def machine(threads: int, **extra: Any) -> dict[str, Any]:
+    """Platform, CPUs, versions and threads of this run (``extra``: further versions, e.g. opencv)."""
+    import torch
+
+    import mlcore
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "mlcore": mlcore.__version__,
+        "threads": threads,
+        "device": "cpu (no GPU lent)",
+        **extra,
+    }
