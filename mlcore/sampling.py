@@ -51,6 +51,33 @@ def load_ema_network(source, kinds: Sequence[str], config_from_dict, network, ke
     return ckpt, config, model
 
 
+class FrozenNetwork:
+    """Inference with the EMA network of a photo-model checkpoint (restoration, inpainting, brand look):
+    a subclass names the checkpoint ``KIND``, its ``CONFIG`` class and its ``NETWORK`` class."""
+
+    KIND: str
+    CONFIG: type
+    NETWORK: type
+
+    def __init__(self, config, model: torch.nn.Module, *, package_version: str, step: int, device: torch.device) -> None:
+        self.config = config
+        self.model = model.to(device).eval().requires_grad_(False)
+        self.package_version = package_version
+        self.step = step
+        self.device = device
+
+    @classmethod
+    def from_checkpoint(cls, source, device: str | torch.device = "cpu"):
+        """Load a trainer checkpoint (path, bytes or binary file object; read with ``weights_only=True``)."""
+        from .devices import resolve_device
+
+        ckpt, config, model = load_ema_network(source, (cls.KIND,), cls.CONFIG.from_dict, cls.NETWORK)
+        return cls(
+            config, model, package_version=str(ckpt["package_version"]), step=int(ckpt.get("step", 0)),
+            device=resolve_device(device),
+        )
+
+
 class SamplerBase:
     classes: list[str]
 

@@ -17,9 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..background.images import prepare
-from ..checkpoint import CheckpointSource
-from ..devices import resolve_device
-from ..sampling import load_ema_network
+from ..sampling import FrozenNetwork
 from .config import KIND, BrandLookConfig
 from .distance import image_distance
 from .images import map_colours, rgb_tensor
@@ -28,24 +26,12 @@ from .lut import apply_lut_large
 from .networks import AdaptiveLUT
 
 
-class BrandLook:
+class BrandLook(FrozenNetwork):
     """The EMA network of a "brandlook" checkpoint."""
 
-    def __init__(self, config: BrandLookConfig, model: AdaptiveLUT, *, package_version: str, step: int, device: torch.device) -> None:
-        self.config = config
-        self.model = model.to(device).eval().requires_grad_(False)
-        self.package_version = package_version
-        self.step = step
-        self.device = device
-
-    @classmethod
-    def from_checkpoint(cls, source: CheckpointSource, device: str | torch.device = "cpu") -> BrandLook:
-        """Load a trainer checkpoint (path, bytes or binary file object; ``weights_only`` loading)."""
-        ckpt, config, model = load_ema_network(source, (KIND,), BrandLookConfig.from_dict, AdaptiveLUT)
-        return cls(
-            config, model, package_version=str(ckpt["package_version"]), step=int(ckpt.get("step", 0)),
-            device=resolve_device(device),
-        )
+    KIND = KIND
+    CONFIG = BrandLookConfig
+    NETWORK = AdaptiveLUT
 
     @staticmethod
     def look_of(images: Sequence[Image.Image]) -> Look:

@@ -10,10 +10,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..checkpoint import CheckpointSource
-from ..devices import resolve_device
 from ..restoration.tiling import pad_to_multiple
-from ..sampling import load_ema_network
+from ..sampling import FrozenNetwork
 from .config import KIND, InpaintConfig
 from .network import InpaintNet
 
@@ -40,26 +38,12 @@ def crop_box(hole: np.ndarray) -> tuple[int, int, int, int]:
     return max(left - margin, 0), max(top - margin, 0), min(right + margin, width), min(bottom + margin, height)
 
 
-class Inpainter:
+class Inpainter(FrozenNetwork):
     """The EMA network of a checkpoint, frozen for inference."""
 
-    def __init__(
-        self, config: InpaintConfig, model: InpaintNet, *, package_version: str, step: int, device: torch.device,
-    ) -> None:
-        self.config = config
-        self.model = model.to(device).eval().requires_grad_(False)
-        self.package_version = package_version
-        self.step = step
-        self.device = device
-
-    @classmethod
-    def from_checkpoint(cls, source: CheckpointSource, *, device: str | torch.device = "cpu") -> Inpainter:
-        """Load a trainer checkpoint (path, bytes or binary file object; read with weights_only=True)."""
-        ckpt, config, model = load_ema_network(source, (KIND,), InpaintConfig.from_dict, InpaintNet)
-        return cls(
-            config, model, package_version=str(ckpt["package_version"]), step=int(ckpt.get("step", 0)),
-            device=resolve_device(device),
-        )
+    KIND = KIND
+    CONFIG = InpaintConfig
+    NETWORK = InpaintNet
 
     @torch.inference_mode()
     def fill(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -6,9 +6,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
-from ..checkpoint import CheckpointSource
-from ..devices import resolve_device
-from ..sampling import load_ema_network
+from ..sampling import FrozenNetwork
 from .config import KIND, RestorationConfig
 from .degrade import SCALES, to_float, to_uint8, upscale_bicubic
 from .network import RestorationModel, apply_tone, halo, preview
@@ -19,27 +17,12 @@ DEFAULT_TILE = 512
 MAX_OUTPUT_PIXELS = 64_000_000
 
 
-class Restorer:
+class Restorer(FrozenNetwork):
     """The EMA networks of a checkpoint, frozen for inference."""
 
-    def __init__(
-        self, config: RestorationConfig, model: RestorationModel, *, package_version: str, step: int,
-        device: torch.device,
-    ) -> None:
-        self.config = config
-        self.model = model.to(device).eval().requires_grad_(False)
-        self.package_version = package_version
-        self.step = step
-        self.device = device
-
-    @classmethod
-    def from_checkpoint(cls, source: CheckpointSource, *, device: str | torch.device = "cpu") -> Restorer:
-        """Load a trainer checkpoint (path, bytes or binary file object; read with weights_only=True)."""
-        ckpt, config, model = load_ema_network(source, (KIND,), RestorationConfig.from_dict, RestorationModel)
-        return cls(
-            config, model, package_version=str(ckpt["package_version"]), step=int(ckpt.get("step", 0)),
-            device=resolve_device(device),
-        )
+    KIND = KIND
+    CONFIG = RestorationConfig
+    NETWORK = RestorationModel
 
     @property
     def halo(self) -> int:
