@@ -299,3 +299,10 @@ def test_repair_fills_the_marked_region_and_leaves_every_other_pixel(make_produc
     outside[round(0.25 * height) : round(0.5 * height), round(0.25 * width) : round(0.5 * width)] = False
     assert torch.equal(before[:, outside], after[:, outside]), "nothing outside the region changes"
     assert not torch.equal(before[:, ~outside], after[:, ~outside]), "the region is filled in"
+
+
+def test_a_new_photo_model_replaces_the_active_one_whatever_its_categories(make_products):
+    first = trained("restore", make_products({"hat": 8}))
+    second = trained("restore", make_products({"dress": 8}))
+    first.refresh_from_db()
+    assert second.is_active and not first.is_active

@@ -33,12 +33,15 @@ def version_for(kind: str, category: str) -> ModelVersion | None:
 @transaction.atomic
 def activate(version: ModelVersion) -> list[int]:
     """Make ``version`` active; active versions of the same kind whose categories it covers are
-    retired. Returns the ids retired."""
+    retired (all of them for a photo model, which serves the whole catalogue). Returns the ids retired."""
+    from .photo_models import is_photo_model
+
     covered = set(version.categories)
+    whole_catalogue = is_photo_model(version.kind)
     retired = [
         other.pk
         for other in ModelVersion.objects.select_for_update().filter(kind=version.kind, is_active=True)
-        if other.pk != version.pk and set(other.categories) <= covered
+        if other.pk != version.pk and (whole_catalogue or set(other.categories) <= covered)
     ]
     ModelVersion.objects.filter(pk__in=retired).update(is_active=False)
     ModelVersion.objects.filter(pk=version.pk).update(is_active=True)

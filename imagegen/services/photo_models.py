@@ -210,7 +210,6 @@ def run(job: Job, progress: ProgressReporter) -> None:
         version.save(update_fields=["name"])
         if settings.AUTO_ACTIVATE != "never":
             # Not a generator: there is no FID to gate on, so "if-better" activates it like "always".
-            ModelVersion.objects.filter(kind=version.kind, is_active=True).exclude(pk=version.pk).update(is_active=False)
             activate(version)
         Job.objects.filter(pk=job.pk).update(model_version=version)
     logger.info("job %s: trained %s on %d photos (%d skipped)", job.pk, version, len(photos), len(skipped))
