@@ -53,7 +53,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import IMAGE_SUFFIXES, log  # noqa: E402
+from bench.common import IMAGE_SUFFIXES, log, write_results  # noqa: E402
 
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
@@ -401,11 +401,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     stem = f"{today}-brandlook"
     contact_sheet([[brand_grade(load_image(p)) for p in reference_paths]]).save(args.out / f"{stem}-references.png")
     contact_sheet(sheet_rows).save(args.out / f"{stem}.png")
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.out / f"{stem}.md").write_text(table)
-    print(table, flush=True)
-    log(f"wrote {args.out / stem}.json and .md")
+    write_results(args.out, stem, result, markdown(result))
     return result
 
 

@@ -67,3 +67,13 @@ def machine(threads: int, **extra: Any) -> dict[str, Any]:
         "device": "cpu (no GPU lent)",
         **extra,
     }
+
+
+def write_results(out: Path, stem: str, result: dict[str, Any], table: str) -> None:
+    """``<out>/<stem>.json`` (every figure) and ``.md`` (the table, also printed)."""
+    import json
+
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(table)
+    print(table, flush=True)
+    log(f"wrote {out / stem}.json and .md")

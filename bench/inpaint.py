@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import json
 import math
 import os
 import statistics
@@ -40,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import list_classes, log, machine, photo_paths, timed  # noqa: E402
+from bench.common import list_classes, log, machine, photo_paths, timed, write_results  # noqa: E402
 
 import mlcore  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import cv2  # noqa: E402
@@ -304,11 +303,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "targets_met": sum(r["meets_target"] for r in masks.values()),
         "speed": speed_result,
     }
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.out / f"{stem}.md").write_text(table)
-    print(table, flush=True)
-    log(f"wrote {args.out / stem}.json and .md")
+    write_results(args.out, stem, result, markdown(result))
     return result
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import json
 import math
 import os
 import platform
@@ -46,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import IMAGE_SUFFIXES, list_classes, log  # noqa: E402
+from bench.common import IMAGE_SUFFIXES, list_classes, log, write_results  # noqa: E402
 
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
@@ -549,11 +548,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "kinds": kinds,
     }
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (args.out / f"{stem}.md").write_text(table)
-    print(table, flush=True)
-    log(f"wrote {args.out / stem}.json and .md")
+    write_results(args.out, stem, result, markdown(result))
     return result
 
 
