@@ -1,5 +1,8 @@
 """Forms of the admin's confirmation pages; they validate input, the services do the rest."""
+import base64
+
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 
 from .conf import settings
@@ -37,7 +40,18 @@ class TrainGeneratorForm(forms.Form):
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, initial=0)
 
 
-class EnhancePhotosForm(forms.Form):
+class PhotoEditForm(forms.Form):
+    """The form of a photo operation: the same ``options()`` for every selected product."""
+
+    def options(self) -> dict:
+        raise NotImplementedError
+
+    def request_for(self, product) -> tuple[dict, bytes | None] | None:
+        """(options, mask) for ``product``'s job; None when there is nothing to do for it."""
+        return self.options(), None
+
+
+class EnhancePhotosForm(PhotoEditForm):
     upscale = forms.TypedChoiceField(
         choices=[(1, "Same size"), (2, "2 × larger"), (4, "4 × larger")], coerce=int, initial=1,
         help_text="Denoise, deblur, JPEG clean-up, exposure and colour are corrected in every case.",
@@ -47,7 +61,7 @@ class EnhancePhotosForm(forms.Form):
         return {"upscale": self.cleaned_data["upscale"]}
 
 
-class BackgroundForm(forms.Form):
+class BackgroundForm(PhotoEditForm):
     background = forms.ChoiceField(
         choices=[("white", "Pure white (#FFFFFF)"), ("colour", "A brand colour"), ("transparent", "Transparent")],
         initial="white",
@@ -86,7 +100,7 @@ class TrainPhotoModelForm(forms.Form):
     seed = forms.IntegerField(min_value=0, max_value=SEED_MAX, required=False, initial=0)
 
 
-class BrandLookForm(forms.Form):
+class BrandLookForm(PhotoEditForm):
     references = forms.CharField(
         label="Reference products",
         help_text="Ids of 1 to 12 products whose photos show the look, separated by commas.",
@@ -102,20 +116,53 @@ class BrandLookForm(forms.Form):
         return {"references": self.cleaned_data["references"]}
 
 
-class RepairForm(forms.Form):
-    left = forms.FloatField(min_value=0, max_value=1, initial=0.4, help_text="Share of the width where the region starts.")
-    top = forms.FloatField(min_value=0, max_value=1, initial=0.4)
-    right = forms.FloatField(min_value=0, max_value=1, initial=0.6)
-    bottom = forms.FloatField(min_value=0, max_value=1, initial=0.6)
+class RepairForm(PhotoEditForm):
+    """A rectangle for every selected product, and/or a mask painted with the brush on each photo (the page's
+    canvases post them as PNG data URLs named ``mask_<product id>``)."""
+
+    left = forms.FloatField(
+        min_value=0, max_value=1, required=False,
+        help_text="Optional rectangle for every selected product, as shares of the photo (0 to 1). Leave the four "
+        "empty to repair only what you paint below.",
+    )
+    top = forms.FloatField(min_value=0, max_value=1, required=False)
+    right = forms.FloatField(min_value=0, max_value=1, required=False)
+    bottom = forms.FloatField(min_value=0, max_value=1, required=False)
+
+    MASK_PREFIX = "data:image/png;base64,"
 
     def clean(self):
         data = super().clean()
-        if {"left", "right"} <= set(data) and data["left"] >= data["right"]:
-            self.add_error("right", "Right must be beyond left.")
-        if {"top", "bottom"} <= set(data) and data["top"] >= data["bottom"]:
-            self.add_error("bottom", "Bottom must be below top.")
+        given = [data.get(name) is not None for name in ("left", "top", "right", "bottom")]
+        if any(given) and not all(given):
+            raise forms.ValidationError("Give all four sides of the rectangle, or none.")
+        if all(given):
+            if data["left"] >= data["right"]:
+                self.add_error("right", "Right must be beyond left.")
+            if data["top"] >= data["bottom"]:
+                self.add_error("bottom", "Bottom must be below top.")
         return data
 
     def options(self) -> dict:
         data = self.cleaned_data
+        if data.get("left") is None:
+            return {}
         return {"regions": [[data["left"], data["top"], data["right"], data["bottom"]]]}
+
+    def painted_mask(self, product) -> bytes | None:
+        """The PNG painted on ``product``'s photo, None when nothing was painted on it."""
+        value = self.data.get(f"mask_{product.pk}", "")
+        if not value:
+            return None
+        if not value.startswith(self.MASK_PREFIX):
+            raise ValidationError({"mask": f"The mask painted on {product} did not arrive as a PNG."})
+        try:
+            return base64.b64decode(value[len(self.MASK_PREFIX) :], validate=True)
+        except ValueError as exc:
+            raise ValidationError({"mask": f"The mask painted on {product} is damaged."}) from exc
+
+    def request_for(self, product) -> tuple[dict, bytes | None] | None:
+        mask, options = self.painted_mask(product), self.options()
+        if mask is None and not options:
+            return None
+        return options, mask

@@ -84,3 +84,63 @@ def test_train_in_the_browser(worker, live_server, make_products, staff_user, br
     page.goto(f"{live_server.url}/admin/imagegen/modelversion/")
     assert page.locator("img.imagegen-thumb").count() == 1
     page.screenshot(path=str(output_dir / "model-versions.png"), full_page=True)
+
+
+def test_repair_painted_with_the_brush_in_the_browser(worker, live_server, make_products, staff_user, browser_page, output_dir):
+    """The shop paints over a defect on the photo in the repair action's page; the worker fills exactly the
+    painted pixels with the trained inpainting model and leaves every other pixel of the photo as it was."""
+    import torch
+    from PIL import Image
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from imagegen import services
+    from imagegen.models import imagegen_storage
+
+    page = browser_page
+    products = make_products({"hat": 4, "dress": 4})
+    training = wait_for_job(
+        services.request_photo_model_training([p.pk for p in products], kind="inpaint", steps=3, batch_size=4).pk
+    )
+    assert training.state == Job.State.SUCCEEDED, training.error
+    product, unpainted = products[0], products[1]
+    log_in(page, live_server)
+
+    run_action(page, live_server, [product.pk, unpainted.pk], "Repair marked regions of the photos (inpainting; paint or a rectangle)")
+    block = page.locator(f".imagegen-paint[data-product='{product.pk}']")
+    canvas = block.locator("canvas")
+    page.wait_for_function("c => c.width > 1", arg=canvas.element_handle())
+    box = canvas.bounding_box()
+    # One horizontal stroke across the middle third of the photo, 30% from its top.
+    page.mouse.move(box["x"] + 0.35 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.65 * box["width"], box["y"] + 0.3 * box["height"], steps=12)
+    page.mouse.up()
+    page.screenshot(path=str(output_dir / "repair-brush.png"), full_page=True)
+    page.click("input[name=apply]")
+    text = page.inner_text(".messagelist")
+    assert "Queued 1 repair photos job" in text and f"Nothing marked to repair, skipped: {unpainted}" in text
+
+    job = Job.objects.get(kind=Job.Kind.EDIT)
+    assert job.product == product and set(job.parameters["options"]) == {"mask"}
+    with imagegen_storage().open(job.parameters["options"]["mask"]) as fh, Image.open(fh) as stored:
+        painted = pil_to_tensor(stored.convert("L"))[0] > 0
+    rows, cols = torch.nonzero(painted, as_tuple=True)
+    height, width = painted.shape
+    assert abs(rows.float().mean().item() / height - 0.3) < 0.03, "the stroke is where it was painted"
+    assert cols.min() / width < 0.36 and cols.max() / width > 0.64 and cols.max() / width < 0.8
+    assert painted.float().mean() < 0.2
+
+    done = wait_for_job(job.pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    with Image.open(product.image.path) as photo, Image.open(result.image.path) as repaired:
+        before, after = pil_to_tensor(photo.convert("RGB")), pil_to_tensor(repaired.convert("RGB"))
+        scaled = pil_to_tensor(
+            Image.fromarray(painted.numpy().astype("uint8") * 255).resize(photo.size, Image.Resampling.BILINEAR)
+        )[0] > 0
+    assert torch.equal(before[:, ~scaled], after[:, ~scaled]), "nothing outside the painted stroke changes"
+    assert not torch.equal(before[:, scaled], after[:, scaled]), "the stroke is filled in"
+
+    page.goto(f"{live_server.url}/admin/imagegen/generatedimage/{result.pk}/change/")
+    assert page.locator(".imagegen-before-after img").count() == 2
+    page.screenshot(path=str(output_dir / "repair-before-after.png"), full_page=True)

@@ -306,3 +306,135 @@ def test_a_new_photo_model_replaces_the_active_one_whatever_its_categories(make_
     second = trained("restore", make_products({"dress": 8}))
     first.refresh_from_db()
     assert second.is_active and not first.is_active
+
+
+def stored_masks() -> list[str]:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    return [str(p) for p in Path(settings.MEDIA_ROOT, "imagegen", "masks").rglob("*") if p.is_file()]
+
+
+def mask_png(size, box, *, mode="L", background=0) -> bytes:
+    """A mask image of ``size``, white inside ``box`` (left, top, right, bottom in pixels)."""
+    from PIL import ImageDraw
+
+    mask = Image.new(mode, size, background)
+    ImageDraw.Draw(mask).rectangle(box, fill=255 if mode == "L" else (255, 255, 255, 255))
+    return png_bytes(mask)
+
+
+def test_repair_with_a_mask_image_changes_only_the_painted_pixels(make_products, editor_api):
+    import torch
+    from torchvision.transforms.functional import pil_to_tensor
+
+    products = make_products({"hat": 4, "dress": 4})
+    trained("inpaint", products)
+    product = products[0]
+    with Image.open(product.image.path) as photo:
+        width, height = photo.size
+    # Half the photo's size: the mask is scaled up to the photo, so its edge pixels are repaired too.
+    small = mask_png((width // 2, height // 2), (width // 8, height // 8, width // 4, height // 4))
+    reply = editor_api.post(
+        f"/api/products/{product.pk}/repair/", {"mask": ContentFile(small, name="mask.png")}, format="multipart"
+    )
+    assert reply.status_code == 202, reply.json()
+    job = Job.objects.get(kind=Job.Kind.EDIT)
+    stored = job.parameters["options"]["mask"]
+    assert stored.startswith("imagegen/masks/") and set(job.parameters["options"]) == {"mask"}
+    done = services.execute(job.pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    with Image.open(product.image.path) as photo, Image.open(result.image.path) as repaired:
+        before, after = pil_to_tensor(photo.convert("RGB")), pil_to_tensor(repaired.convert("RGB"))
+    changed = (before != after).any(dim=0)
+    rows, cols = torch.nonzero(changed, as_tuple=True)
+    assert changed.sum() > 0, "the painted region is filled in"
+    # Painted: pixels width//8..width//4 of the half-size mask, i.e. width//4..width//2 (+1 at the edge).
+    assert rows.min() >= height // 4 - 2 and rows.max() <= height // 2 + 2
+    assert cols.min() >= width // 4 - 2 and cols.max() <= width // 2 + 2
+
+
+def test_a_mask_the_photo_s_size_is_respected_exactly_and_joins_the_rectangles(make_products):
+    import torch
+    from torchvision.transforms.functional import pil_to_tensor
+
+    products = make_products({"hat": 4, "dress": 4})
+    trained("inpaint", products)
+    product = products[1]
+    with Image.open(product.image.path) as photo:
+        width, height = photo.size
+    painted = torch.zeros(height, width, dtype=torch.bool)
+    painted[2:10, 3:20] = True
+    mask = Image.fromarray(painted.numpy().astype("uint8") * 255, mode="L")
+    job = services.request_edit(
+        product, "repair", options={"regions": [[0.5, 0.5, 0.75, 0.75]]}, mask=png_bytes(mask), send=False
+    )
+    done = services.execute(job.pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    painted[round(0.5 * height) : round(0.75 * height), round(0.5 * width) : round(0.75 * width)] = True
+    with Image.open(product.image.path) as photo, Image.open(result.image.path) as repaired:
+        before, after = pil_to_tensor(photo.convert("RGB")), pil_to_tensor(repaired.convert("RGB"))
+    assert torch.equal(before[:, ~painted], after[:, ~painted]), "nothing outside the mask and the rectangle changes"
+    assert not torch.equal(before[:, 2:10, 3:20], after[:, 2:10, 3:20])
+
+
+@pytest.mark.parametrize(
+    ("mask", "reason"),
+    [
+        (lambda w, h: mask_png((w, h), (0, 0, 0, 0), background=0)[:40], "not a usable image"),
+        (lambda w, h: b"<svg onload=alert(1)>", "not a usable image"),
+        (lambda w, h: png_bytes(Image.new("L", (w, h), 0)), "marks nothing"),
+        (lambda w, h: png_bytes(Image.new("L", (w, h), 255)), "at most 50%"),
+        (lambda w, h: mask_png((w * 2, h), (0, 0, 4, 4)), "proportions"),
+        (lambda w, h: mask_png((w, h), (0, 0, w, h), mode="RGBA", background=(0, 0, 0, 0))[:0], "empty"),
+        # White but fully transparent marks nothing.
+        (lambda w, h: png_bytes(Image.new("RGBA", (w, h), (255, 255, 255, 0))), "marks nothing"),
+    ],
+)
+def test_a_bad_mask_is_a_400_and_stores_nothing(make_products, editor_api, mask, reason):
+    (product,) = make_products({"hat": 1})
+    with Image.open(product.image.path) as photo:
+        width, height = photo.size
+    reply = editor_api.post(
+        f"/api/products/{product.pk}/repair/",
+        {"mask": ContentFile(mask(width, height), name="mask.png")},
+        format="multipart",
+    )
+    assert reply.status_code == 400, reply.json()
+    assert reason in reply.json()["mask"][0]
+    assert not Job.objects.exists()
+    assert not stored_masks()
+
+
+def test_a_mask_goes_only_with_repair_and_a_job_refused_later_leaves_no_mask(make_products, editor_api, settings):
+    (product,) = make_products({"hat": 1})
+    with Image.open(product.image.path) as photo:
+        size = photo.size
+    good = mask_png(size, (0, 0, 8, 8))
+    reply = editor_api.post(f"/api/products/{product.pk}/enhance/", {"mask": ContentFile(good, name="m.png")}, format="multipart")
+    assert reply.status_code == 400 and "takes no mask" in reply.json()["mask"][0]
+    # The mask passes its checks and is stored, then the per-user cap refuses the job: the file goes again.
+    settings.IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER = 1
+    assert editor_api.post(f"/api/products/{product.pk}/repair/", {"regions": [[0, 0, 0.5, 0.5]]}, format="json").status_code == 202
+    reply = editor_api.post(f"/api/products/{product.pk}/repair/", {"mask": ContentFile(good, name="m.png")}, format="multipart")
+    assert reply.status_code == 429
+    assert Job.objects.count() == 1
+    assert not stored_masks()
+    # Neither rectangles nor a mask: nothing to repair.
+    reply = editor_api.post(f"/api/products/{product.pk}/repair/", {}, format="json")
+    assert reply.status_code == 400 and "Mark what to repair" in reply.json()["regions"][0]
+
+
+def test_a_mask_over_the_upload_byte_limit_is_dropped_while_it_streams_in(make_products, editor_api, settings):
+    (product,) = make_products({"hat": 1})
+    settings.IMAGEGEN_UPLOAD_MAX_BYTES = 2000
+    with Image.open(product.image.path) as photo:
+        noisy = Image.effect_noise(photo.size, 80).point(lambda v: 255 if v > 200 else 0)
+    data = png_bytes(noisy)
+    assert len(data) > 2000
+    reply = editor_api.post(f"/api/products/{product.pk}/repair/", {"mask": ContentFile(data, name="m.png")}, format="multipart")
+    assert reply.status_code == 400 and "larger than" in reply.json()["mask"][0]
+    assert not Job.objects.exists() and not stored_masks()

@@ -20,8 +20,12 @@ from ..forms import (
 from .images import GeneratedImageInline
 
 
-def _confirmation(modeladmin, request, queryset, form, *, title: str, action: str, button: str):
+def _confirmation(
+    modeladmin, request, queryset, form, *, title: str, action: str, button: str,
+    template: str = "admin/imagegen/confirm_action.html", **extra,
+):
     context = {
+        **extra,
         **modeladmin.admin_site.each_context(request),
         "title": title,
         "opts": modeladmin.model._meta,
@@ -31,7 +35,7 @@ def _confirmation(modeladmin, request, queryset, form, *, title: str, action: st
         "button": button,
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
     }
-    return TemplateResponse(request, "admin/imagegen/confirm_action.html", context)
+    return TemplateResponse(request, template, context)
 
 
 def _refusal(exc: Exception) -> str:
@@ -50,6 +54,20 @@ def _edit_action(operation: str, form_class, *, name: str, title: str, button: s
     action = admin.action(description=description)(action)
     action.imagegen_permissions = ("imagegen.edit_photos",)
     return action
+
+
+# Painting a mask is one photo at a time: beyond this many selected products the page offers the rectangle only.
+PAINTABLE_PHOTOS = 20
+
+
+def _paintable_photos(queryset) -> list[tuple]:
+    """(product, URL of its photo) to paint a repair mask on, for the first PAINTABLE_PHOTOS products."""
+    photos = []
+    for product in queryset[:PAINTABLE_PHOTOS]:
+        url = services.primary_photo_url(product)
+        if url:
+            photos.append((product, url))
+    return photos
 
 
 def _jobs_link(label: str):
@@ -142,17 +160,28 @@ class ImagegenProductAdminMixin:
     train_photo_model.imagegen_permissions = ("imagegen.train_generator",)
 
     def _edit_photos(self, request, queryset, *, operation: str, form_class, title: str, action: str, button: str):
-        """One edit job per selected product with a photo; products without one are named, not queued."""
+        """One edit job per selected product with a photo; products without one, or with nothing to do
+        (``form.request_for``), are named, not queued."""
         form = form_class(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
-            return _confirmation(self, request, queryset, form, title=title, action=action, button=button)
-        jobs, skipped = [], []
+            extra = {}
+            if getattr(form_class, "MASK_PREFIX", None):
+                extra = {"template": "admin/imagegen/repair_photos.html", "photos": _paintable_photos(queryset)}
+            return _confirmation(self, request, queryset, form, title=title, action=action, button=button, **extra)
+        jobs, skipped, unmarked = [], [], []
         try:
             # All or none of the products that have a photo: a refusal half-way leaves nothing queued.
             with transaction.atomic():
                 for product in queryset:
+                    wanted = form.request_for(product)
+                    if wanted is None:
+                        unmarked.append(str(product))
+                        continue
+                    options, mask = wanted
                     try:
-                        jobs.append(services.request_edit(product, operation, options=form.options(), user=request.user))
+                        jobs.append(
+                            services.request_edit(product, operation, options=options, mask=mask, user=request.user)
+                        )
                     except ValidationError as exc:
                         if "source_photo" not in getattr(exc, "error_dict", {}):
                             raise
@@ -166,6 +195,8 @@ class ImagegenProductAdminMixin:
             )
         if skipped:
             self.message_user(request, f"No photo to edit, skipped: {', '.join(skipped)}.", messages.WARNING)
+        if unmarked:
+            self.message_user(request, f"Nothing marked to repair, skipped: {', '.join(unmarked)}.", messages.WARNING)
         return None
 
     enhance_photos = _edit_action(
@@ -182,5 +213,5 @@ class ImagegenProductAdminMixin:
     )
     repair_photos = _edit_action(
         "repair", RepairForm, name="repair_photos", title="Repair photos", button="Repair",
-        description="Repair a region of the photos (inpainting)",
+        description="Repair marked regions of the photos (inpainting; paint or a rectangle)",
     )

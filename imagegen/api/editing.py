@@ -14,10 +14,10 @@ from .serializers import (
     RepairRequestSerializer,
 )
 from .throttles import WRITE_THROTTLES
-from .views import queued
+from .views import LimitedUploadsMixin, queued
 
 
-class ProductEditView(APIView):
+class ProductEditView(LimitedUploadsMixin, APIView):
     """Queue ``operation`` on the product's primary photo, or on its uploaded photo ``source_photo``."""
 
     operation: str
@@ -31,18 +31,21 @@ class ProductEditView(APIView):
         params.is_valid(raise_exception=True)
         options = dict(params.validated_data)
         source_photo = options.pop("source_photo", None)
+        options.pop("mask", None)
+        mask = self.one_file(request, "mask")
         return queued(
             request,
             lambda: services.request_edit(
-                product, self.operation, options=options, source_photo=source_photo, user=request.user
+                product, self.operation, options=options, source_photo=source_photo, mask=mask, user=request.user
             ),
         )
 
 
-def _schema(serializer: type, operation: str, description: str):
+def _schema(serializer: type, operation: str, description: str, *, multipart: bool = False):
+    request = {"application/json": serializer, "multipart/form-data": serializer} if multipart else serializer
     return extend_schema_view(
         post=extend_schema(
-            request=serializer, responses={202: JobSerializer}, operation_id=f"products_{operation}", description=description
+            request=request, responses={202: JobSerializer}, operation_id=f"products_{operation}", description=description
         )
     )
 
@@ -85,8 +88,11 @@ class ProductBrandLookView(ProductEditView):
 @_schema(
     RepairRequestSerializer,
     "repair",
-    "Fill the marked rectangles (scratches, stickers, dust) with the shop's own trained inpainting model; "
-    "every pixel outside them stays the photo's. The result is a new image, reviewed like generated ones.",
+    "Fill the marked regions (scratches, stickers, dust) with the shop's own trained inpainting model; every "
+    "pixel outside them stays the photo's. Mark them as rectangles (`regions`, JSON) or as a mask image "
+    "(`mask`, multipart/form-data: white = repair, black or transparent = keep, the photo's proportions, at "
+    "most half the photo). The result is a new image, reviewed like generated ones.",
+    multipart=True,
 )
 class ProductRepairView(ProductEditView):
     operation = "repair"

@@ -97,6 +97,11 @@ class BrandLookRequestSerializer(_EditRequestSerializer):
 class RepairRequestSerializer(_EditRequestSerializer):
     regions = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=4, max_length=4),
-        min_length=1, max_length=20,
+        min_length=1, max_length=20, required=False,
         help_text="Rectangles [left, top, right, bottom] to repair, as shares (0 to 1) of the photo's width and height.",
+    )
+    mask = serializers.FileField(
+        required=False,
+        help_text="multipart/form-data only: an image of the photo's proportions, white where to repair and black "
+        "(or transparent) where to keep; scaled to the photo. Decoded under the upload rules.",
     )

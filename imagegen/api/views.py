@@ -125,6 +125,29 @@ class ImageReviewView(APIView):
 # Spelt out: a serializer's FileField is described as binary only where the host sets drf-spectacular's
 # COMPONENT_SPLIT_REQUEST, and the view reads request.FILES itself (a DRF ImageField would hand the bytes to
 # every Pillow decoder to "verify" them).
+class LimitedUploadsMixin:
+    """For views that take files: each is dropped while it streams in once it passes the upload byte limit,
+    instead of filling memory or a temporary file (Django's own size settings do not count files)."""
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body.
+        self.size_limit = UploadSizeLimitHandler(request)
+        request.upload_handlers.insert(0, self.size_limit)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def one_file(self, request, field: str, *, missing: str | None = None):
+        """The one file sent as ``field``; None when none was sent and ``missing`` is None, else a 400."""
+        # Reading FILES parses the body, which is what fills too_large_fields.
+        sent = request.FILES.getlist(field) if hasattr(request.FILES, "getlist") else []
+        if field in self.size_limit.too_large_fields:
+            raise ValidationError({field: [too_large_message()]})
+        if len(sent) > 1:
+            raise ValidationError({field: [MESSAGE_SEVERAL_FILES]})
+        if not sent and missing is not None:
+            raise ValidationError({field: [missing]})
+        return sent[0] if sent else None
+
+
 UPLOAD_BODY_SCHEMA = {
     "type": "object",
     "properties": {
@@ -139,7 +162,7 @@ UPLOAD_BODY_SCHEMA = {
 }
 
 
-class ProductPhotosView(generics.ListAPIView):
+class ProductPhotosView(LimitedUploadsMixin, generics.ListAPIView):
     """A product's source photos (GET), and uploading one more to train on (POST, multipart field ``image``).
 
     The upload is decoded, checked and re-encoded as PNG by ``services.uploads`` before anything is stored;
@@ -153,13 +176,6 @@ class ProductPhotosView(generics.ListAPIView):
 
     def get_permissions(self):
         return [(self.upload_permission if self.request.method == "POST" else self.list_permission)()]
-
-    def initialize_request(self, request, *args, **kwargs):
-        # Before anything reads the body: an oversized file is then dropped while it streams in instead of
-        # filling memory or a temporary file (Django's own size settings do not count files).
-        self.size_limit = UploadSizeLimitHandler(request)
-        request.upload_handlers.insert(0, self.size_limit)
-        return super().initialize_request(request, *args, **kwargs)
 
     def get_queryset(self):
         product = get_object_or_404(product_model(), pk=self.kwargs["product_id"])
@@ -175,15 +191,9 @@ class ProductPhotosView(generics.ListAPIView):
     )
     def post(self, request, product_id: int):
         product = get_object_or_404(product_model(), pk=product_id)
-        sent = request.FILES.getlist("image")
-        if "image" in self.size_limit.too_large_fields:
-            raise ValidationError({"image": [too_large_message()]})
-        if not sent:
-            raise ValidationError({"image": [MESSAGE_NO_FILE]})
-        if len(sent) > 1:
-            raise ValidationError({"image": [MESSAGE_SEVERAL_FILES]})
+        sent = self.one_file(request, "image", missing=MESSAGE_NO_FILE)
         try:
-            photo = services.add_source_photo(product, sent[0], user=request.user)
+            photo = services.add_source_photo(product, sent, user=request.user)
         except DjangoValidationError as exc:
             raise _as_api_error(exc) from exc
         return Response(SourcePhotoSerializer(photo, context={"request": request}).data, status=status.HTTP_201_CREATED)

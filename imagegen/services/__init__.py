@@ -2,7 +2,7 @@
 
 Admin actions, API views, Celery tasks and management commands call these functions and nothing else.
 """
-from .editing import request_edit
+from .editing import primary_photo_url, request_edit
 from .generation import request_generation
 from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute
 from .photo_models import request_photo_model_training
@@ -23,6 +23,7 @@ __all__ = [
     "execute",
     "images_visible_to",
     "normalise_upload",
+    "primary_photo_url",
     "reconcile",
     "request_edit",
     "request_generation",

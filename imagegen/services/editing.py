@@ -11,8 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model
 
 from ..conf import settings
-from ..models import GeneratedImage, Job, ModelVersion, SourcePhoto
-from . import operations
+from ..models import GeneratedImage, Job, ModelVersion, SourcePhoto, imagegen_storage
+from . import masks, operations
 from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job
 from .products import field_at, product_model
@@ -23,13 +23,15 @@ logger = logging.getLogger(__name__)
 
 
 def request_edit(
-    product: Model, operation: str, *, options: dict | None = None, source_photo: int | None = None, user=None,
-    send: bool = True,
+    product: Model, operation: str, *, options: dict | None = None, source_photo: int | None = None, mask=None,
+    user=None, send: bool = True,
 ) -> Job:
     """Queue a job that runs ``operation`` on the product's primary photo, or on its uploaded photo
-    ``source_photo`` (an id of one of the product's ``SourcePhoto`` rows)."""
+    ``source_photo`` (an id of one of the product's ``SourcePhoto`` rows). ``mask`` (an upload or bytes: white
+    marks the pixels to work on) goes with operations that take one, checked and stored with the job."""
     op = operations.get(operation)
-    cleaned = op.clean(dict(options or {}))
+    if mask is not None and not op.takes_mask:
+        raise ValidationError({"mask": f"{op.label} takes no mask."})
     if source_photo is not None:
         if not SourcePhoto.objects.filter(pk=source_photo, product_id=product.pk).exists():
             raise ValidationError({"source_photo": f"Product {product.pk} has no uploaded photo {source_photo}."})
@@ -38,13 +40,26 @@ def request_edit(
         if not primary_photo_name(product):
             raise ValidationError({"source_photo": "This product has no photo to edit; upload one first."})
         source = {"type": "product"}
-    parameters = {"operation": op.name, "options": cleaned, "source": source}
-    return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
+    if mask is None:
+        parameters = {"operation": op.name, "options": op.clean(dict(options or {})), "source": source}
+        return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
+    # Decoded before any transaction opens; the stored mask goes again if the job is not created.
+    checked = masks.read_mask(mask, masks.photo_size_of(*source_file(product, source)))
+    with atomic_files() as batch:
+        stored = masks.store(batch, imagegen_storage(), product.pk, checked)
+        parameters = {"operation": op.name, "options": op.clean({**(options or {}), "mask": stored}), "source": source}
+        return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
 
 
 def primary_photo_name(product: Model) -> str:
     value = getattr(product, settings.PRODUCT_IMAGE_FIELD, None)
     return getattr(value, "name", "") or ""
+
+
+def primary_photo_url(product: Model) -> str | None:
+    """URL of the product's primary photo, None when it has none."""
+    name = primary_photo_name(product)
+    return field_at(product_model(), settings.PRODUCT_IMAGE_FIELD).storage.url(name) if name else None
 
 
 def source_file(product: Model, source: dict):

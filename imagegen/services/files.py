@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from io import BytesIO
 
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models.fields.files import FieldFile
 from PIL import Image
@@ -30,20 +31,26 @@ class FileBatch:
     """Collects the files written inside an ``atomic_files()`` block so they can be removed again."""
 
     def __init__(self) -> None:
-        self._written: list[FieldFile] = []
+        self._written: list[tuple[Storage, str]] = []
 
     def save(self, field_file: FieldFile, filename: str, content: ContentFile) -> None:
         field_file.save(filename, content, save=False)
-        self._written.append(field_file)
+        self._written.append((field_file.storage, field_file.name))
+
+    def save_to(self, storage: Storage, name: str, content: ContentFile) -> str:
+        """Store ``content`` under ``name`` (or the free name the storage picks instead), outside any field."""
+        stored = storage.save(name, content)
+        self._written.append((storage, stored))
+        return stored
 
     def delete_all(self) -> None:
         # Best effort for every file: a storage that fails one delete must neither leave the others behind
         # nor replace the error that rolled the transaction back.
-        for field_file in self._written:
+        for storage, name in self._written:
             try:
-                field_file.storage.delete(field_file.name)
+                storage.delete(name)
             except Exception:
-                logger.exception("could not remove %s after a rollback; it is an orphan now", field_file.name)
+                logger.exception("could not remove %s after a rollback; it is an orphan now", name)
 
 
 @contextmanager

@@ -341,6 +341,20 @@ def decode_photo(data: bytes, *, content_type: str | None = None) -> tuple[Image
         raise _refuse("The image data is corrupt: it could not be decoded.") from exc
 
 
+def upright_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of the picture ``data`` once turned upright, read from its header alone; None when the
+    header cannot be read (decoding it fully will then say why)."""
+    try:
+        with Image.open(BytesIO(data), formats=accepted_formats()) as opened:
+            width, height = opened.size
+            # EXIF orientations 5 to 8 turn the picture a quarter: the stored width is the upright height.
+            if opened.getexif().get(0x0112) in (5, 6, 7, 8):
+                width, height = height, width
+            return width, height
+    except Exception:  # noqa: BLE001 - any unreadable header: the caller decodes later and reports that
+        return None
+
+
 def save_source_photo(
     photo: SourcePhoto, image: NormalisedImage, *, user: AbstractBaseUser | None = None
 ) -> SourcePhoto:

@@ -19,3 +19,5 @@ class Operation:
     # In the job, before ``apply``: turns stored options into what ``apply`` needs (e.g. reference photos
     # into a look), so the web request that queued the job never decodes photos or loads torch.
     prepare: Callable[[dict], dict] | None = None
+    # Whether a mask image may come with the request (``services.masks``), stored as ``options["mask"]``.
+    takes_mask: bool = False
