@@ -74,17 +74,27 @@ class BackgroundForm(PhotoEditForm):
     )
     shadow = forms.BooleanField(required=False, help_text="A soft shadow under the product (no longer pure white there).")
     size = forms.IntegerField(min_value=64, max_value=4096, required=False, help_text="Square side in pixels (default: the photo's).")
+    backdrop = forms.ChoiceField(
+        choices=[("plain", "Plain (one flat colour)"), ("studio", "Generated studio backdrop (a sweep in that colour)")],
+        initial="plain", required=False,
+        help_text="The studio backdrop is the same for every product; white gives a light grey sweep.",
+    )
 
     def clean(self):
         data = super().clean()
         if data.get("background") == "colour" and not data.get("colour"):
             self.add_error("colour", "Give the brand colour as #RRGGBB.")
+        if data.get("background") == "transparent" and data.get("backdrop") == "studio":
+            self.add_error("backdrop", "A studio backdrop needs white or a brand colour.")
         return data
 
     def options(self) -> dict:
         data = self.cleaned_data
         background = data["colour"] if data["background"] == "colour" else data["background"]
-        return {"background": background, "fill": data["fill"], "shadow": data["shadow"], "size": data.get("size")}
+        return {
+            "background": background, "fill": data["fill"], "shadow": data["shadow"], "size": data.get("size"),
+            "backdrop": data.get("backdrop") or "plain",
+        }
 
 
 def _photo_model_choices():

@@ -120,6 +120,32 @@ def test_backdrop_image_shows_where_the_mask_is_zero():
     assert (out[alpha == 0] == expected[alpha == 0]).all()
 
 
+def test_a_drawn_backdrop_shows_exactly_where_the_mask_is_zero_and_is_checked():
+    image, mask = noise_image(), soft_mask()
+    drawn = torch.rand(3, 150, 200, generator=torch.Generator().manual_seed(3))
+    out = arr(on_background(image, mask, background=lambda h, w: drawn, canvas=(200, 150)))
+    alpha = place(image, mask, canvas=(200, 150)).alpha.numpy()
+    expected = (drawn * 255).round().permute(1, 2, 0).numpy().astype(np.int32)
+    assert (out[alpha == 0] == expected[alpha == 0]).all()
+    with pytest.raises(ValueError, match="3 x 150 x 200"):
+        on_background(image, mask, background=lambda h, w: torch.zeros(3, w, h), canvas=(200, 150))
+
+
+def test_studio_sweep_is_a_smooth_wall_bending_into_a_darker_floor():
+    from mlcore.background.textures import studio_sweep
+
+    colour = torch.tensor([0.9, 0.8, 0.7])
+    sweep = studio_sweep(colour, 300, 200, torch.Generator().manual_seed(0))
+    assert sweep.shape == (3, 300, 200) and 0 <= sweep.min() and sweep.max() <= 1
+    assert torch.equal(sweep, studio_sweep(colour, 300, 200, torch.Generator().manual_seed(0)))
+    levels = (sweep * 255).round()
+    assert levels[:, 120, 100].sum() > levels[:, 290, 5].sum() + 30, "lit wall behind the product, darker floor corner"
+    # Smooth: no step between neighbouring rows or columns beyond two levels (no banding, no seam at the bend).
+    assert levels.diff(dim=1).abs().max() <= 2 and levels.diff(dim=2).abs().max() <= 2
+    # The colour's hue is kept: channel order as in the colour everywhere.
+    assert (levels[0] >= levels[1]).all() and (levels[1] >= levels[2]).all()
+
+
 def test_shadow_is_only_there_when_asked_and_is_reported():
     image, mask = noise_image(), soft_mask()
     plain = on_background(image, mask, canvas=(200, 200))

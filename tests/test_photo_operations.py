@@ -42,6 +42,8 @@ def png_bytes(image: Image.Image) -> bytes:
         ("background", {"background": "<script>"}, "background"),
         ("background", {"fill": 2}, "fill"),
         ("background", {"size": 10**6}, "size"),
+        ("background", {"backdrop": "beach"}, "backdrop"),
+        ("background", {"backdrop": "studio", "background": "transparent"}, "backdrop"),
         ("background", {"source_photo": 999999}, "source_photo"),
     ],
 )
@@ -84,7 +86,7 @@ def test_a_valid_request_queues_one_job_with_its_options(editor_api, make_produc
     assert job.kind == Job.Kind.EDIT and job.product == product and len(callbacks) == 1
     assert job.parameters == {
         "operation": "background",
-        "options": {"background": "#ff8800", "fill": 0.7, "shadow": False, "size": None},
+        "options": {"background": "#ff8800", "fill": 0.7, "shadow": False, "size": None, "backdrop": "plain"},
         "source": {"type": "product"},
     }
 
@@ -252,6 +254,28 @@ def test_background_puts_the_product_on_pure_white_with_or_without_a_trained_mod
             pixels = stored.convert("RGB")
             corners = [pixels.getpixel(xy) for xy in [(0, 0), (199, 0), (0, 199), (199, 199)]]
         assert corners == [(255, 255, 255)] * 4, "the frame around the product is pure white"
+
+
+def test_background_on_a_generated_studio_backdrop_in_the_brand_colour(make_products, editor_api):
+    (product,) = make_products({"hat": 1})
+    reply = editor_api.post(
+        f"/api/products/{product.pk}/background/", {"background": "#3366CC", "backdrop": "studio", "size": 240}, format="json"
+    )
+    assert reply.status_code == 202, reply.json()
+    done = services.execute(Job.objects.get().pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    with Image.open(result.image.path) as stored:
+        pixels = stored.convert("RGB")
+    top, floor = pixels.getpixel((120, 2)), pixels.getpixel((2, 237))
+    # The sweep is the brand colour lit unevenly: blue-dominant everywhere, brighter on the wall than in
+    # the floor's corner, and not one flat colour.
+    assert top != floor and sum(top) > sum(floor)
+    for r, g, b in (top, floor):
+        assert b > g > r
+    again = services.execute(services.request_edit(product, "background", options=result.parameters["options"], send=False).pk)
+    with Image.open(GeneratedImage.objects.get(job=again).image.path) as second:
+        assert second.convert("RGB").tobytes() == pixels.tobytes(), "the same backdrop every time"
 
 
 def test_brand_look_maps_a_photo_to_the_reference_products_look(make_products):
@@ -438,3 +462,27 @@ def test_a_mask_over_the_upload_byte_limit_is_dropped_while_it_streams_in(make_p
     reply = editor_api.post(f"/api/products/{product.pk}/repair/", {"mask": ContentFile(data, name="m.png")}, format="multipart")
     assert reply.status_code == 400 and "larger than" in reply.json()["mask"][0]
     assert not Job.objects.exists() and not stored_masks()
+
+
+def test_a_restore_model_is_validated_on_held_out_photos_and_activated_only_if_it_improves_them(make_products, settings):
+    from imagegen.models import ModelVersion
+    from imagegen.services.photo_models import hold_out
+
+    products = make_products({"hat": 6, "dress": 6})
+    version = trained("restore", products)
+    validation = version.metrics["validation"]
+    # 12 photos: 2 held out, 10 trained on; the split is the seed's.
+    assert validation["photos"] == 2 and version.image_count == 10
+    assert hold_out(list(range(12)), 0) == hold_out(list(range(12)), 0)
+    assert set(validation["per_degradation"]) >= {"noise15", "blur", "jpeg20", "downscale2", "underexposed"}
+    gain = validation["mean_gain_db"]
+    # Three training steps from the identity: no real gain, so it must not go live under "if-better".
+    assert version.is_active == (gain > 0)
+    assert ("does not improve" in version.metrics["activation"]) == (gain <= 0)
+    settings.IMAGEGEN_AUTO_ACTIVATE = "always"
+    forced = trained("restore", products)
+    assert forced.is_active and "always" in forced.metrics["activation"]
+    assert ModelVersion.objects.filter(kind="restore", is_active=True).count() == 1
+    # Too few photos to hold two out and still train on IMAGEGEN_MIN_TRAINING_IMAGES: no validation.
+    small = trained("restore", products[:9])
+    assert small.metrics["validation"] is None and small.image_count == 9

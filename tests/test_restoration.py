@@ -330,3 +330,21 @@ def test_an_untrained_checkpoint_gives_the_photo_back():
     restorer = Restorer.from_checkpoint(io.BytesIO(buffer.getvalue()))
     photo = Image.fromarray(np.random.default_rng(2).integers(1, 256, (45, 61, 3), dtype=np.uint8))
     assert np.array_equal(pixels([restorer.enhance(photo)]), pixels([photo]))
+
+
+# ---- validation on held-out photos ------------------------------------------------------------------------
+
+def test_validation_scores_the_untouched_photo_as_the_baseline_and_catches_a_harmful_restorer():
+    from mlcore.restoration.validation import DEGRADATIONS, validate
+
+    held_out = [to_float(p) for p in photos(3, seed=5)]
+    identity = Restorer(tiny(), RestorationModel(tiny()), package_version="test", step=0, device=torch.device("cpu"))
+    neutral = validate(identity, held_out, crop=32)
+    assert set(neutral["per_degradation"]) == set(DEGRADATIONS) and neutral["photos"] == 3 and neutral["crop"] == 32
+    # An untrained restorer gives the (enlarged) input back: no gain and no loss, on every degradation.
+    assert all(abs(v["gain_db"]) < 1e-3 for v in neutral["per_degradation"].values()), neutral
+    assert neutral["per_degradation"]["noise25"]["input_psnr"] < neutral["per_degradation"]["noise15"]["input_psnr"]
+    scrambled = scrambled_restorer()
+    harmful = validate(scrambled, held_out, crop=32)
+    assert harmful["mean_gain_db"] < -1.0, harmful
+    assert validate(scrambled, held_out, crop=32) == harmful, "seeded degradations: the same numbers again"

@@ -85,6 +85,11 @@ class BackgroundRequestSerializer(_EditRequestSerializer):
         min_value=64, max_value=4096, required=False, allow_null=True, default=None,
         help_text="Side of the square result in pixels; without it, the photo's longer side.",
     )
+    backdrop = serializers.ChoiceField(
+        choices=["plain", "studio"], default="plain",
+        help_text='"plain": one flat colour; "studio": a generated studio sweep (wall bending into the floor) in '
+        "the background colour (light grey for white), the same for every product. Not with transparent.",
+    )
 
 
 class BrandLookRequestSerializer(_EditRequestSerializer):

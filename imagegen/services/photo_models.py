@@ -3,9 +3,11 @@ trained from a selection of products, and how a stored version is loaded.
 
 They are model versions like the generators' (same table, activation and checkpoint rules) but are not
 generators: they are trained on photos at their own resolution, have no classes to condition on, and are
-not measured with the generators' FID gate. Training runs as a ``train`` job whose ``kind`` is one of these.
+not measured with the generators' FID gate; a kind with a ``validate`` step (restore) is gated on held-out
+photos instead. Training runs as a ``train`` job whose ``kind`` is one of these.
 """
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ class PhotoModel:
     loader: str  # "module:Class" with from_checkpoint(source, device=...)
     fit: Callable[..., Any]  # (photos, *, batch_size, seed, device, steps, max_seconds, callback) -> trainer
     batch_size: int
+    # (checkpoint bytes, held-out photos, seed) -> {"mean_gain_db": ..., ...}: how much better the model makes
+    # photos it never saw than leaving them untouched. With it, photos are held out of training and, under
+    # IMAGEGEN_AUTO_ACTIVATE="if-better", a model with no positive gain is not activated.
+    validate: Callable[[bytes, list, int], dict] | None = None
 
 
 def _crop_fitted(config_class, photos):
@@ -59,6 +65,15 @@ def _fit_restore(photos, *, batch_size, seed, device, steps, max_seconds, callba
     trainer = Trainer(config, tensors, batch_size=batch_size, seed=seed, device=device)
     trainer.fit(steps, max_seconds=max_seconds, callback=callback)
     return trainer
+
+
+def _validate_restore(checkpoint: bytes, photos, seed: int) -> dict:
+    from mlcore.restoration import Restorer, photo_tensors
+    from mlcore.restoration.degrade import to_float
+    from mlcore.restoration.validation import validate
+
+    restorer = Restorer.from_checkpoint(BytesIO(checkpoint))
+    return validate(restorer, [to_float(t) for t in photo_tensors(photos, max_side=MAX_SIDE)], seed=seed)
 
 
 def _fit_segment(photos, *, batch_size, seed, device, steps, max_seconds, callback):
@@ -98,7 +113,9 @@ def _fit_inpaint(photos, *, batch_size, seed, device, steps, max_seconds, callba
 
 
 PHOTO_MODELS: dict[str, PhotoModel] = {
-    "restore": PhotoModel("Enhancement (restoration) model", "mlcore.restoration:Restorer", _fit_restore, 8),
+    "restore": PhotoModel(
+        "Enhancement (restoration) model", "mlcore.restoration:Restorer", _fit_restore, 8, validate=_validate_restore
+    ),
     "inpaint": PhotoModel("Repair (inpainting) model", "mlcore.inpainting:Inpainter", _fit_inpaint, 8),
     "segment": PhotoModel("Background cut-out model", "mlcore.background:Segmenter", _fit_segment, 16),
     "brandlook": PhotoModel("Brand look model", "mlcore.brandlook.sampler:BrandLook", _fit_brandlook, 16),
@@ -160,6 +177,37 @@ def read_photos(product_ids: list[int]) -> tuple[list, list[str], list[str]]:
     return photos, categories, skipped
 
 
+# Share of the photos a model with a validation step never trains on, when enough remain to train on.
+HELD_OUT_SHARE = 0.1
+MIN_HELD_OUT = 2
+
+
+def hold_out(photos: list, seed: int) -> tuple[list, list]:
+    """(photos to train on, photos to validate on): a seeded ~10% drawn out when at least
+    IMAGEGEN_MIN_TRAINING_IMAGES remain to train on, else none."""
+    count = max(MIN_HELD_OUT, round(len(photos) * HELD_OUT_SHARE))
+    if len(photos) - count < settings.MIN_TRAINING_IMAGES:
+        return photos, []
+    held = set(random.Random(seed).sample(range(len(photos)), count))
+    return [p for i, p in enumerate(photos) if i not in held], [p for i, p in enumerate(photos) if i in held]
+
+
+def _activation(validation: dict | None) -> tuple[bool, str]:
+    policy = settings.AUTO_ACTIVATE
+    if policy in ("always", "never"):
+        return policy == "always", f"IMAGEGEN_AUTO_ACTIVATE is {policy!r}"
+    if validation is None:
+        # Not a generator: there is no FID to gate on, so "if-better" activates it like "always".
+        return True, "no validation for this kind, or too few photos to hold some out"
+    gain = validation["mean_gain_db"]
+    if gain <= 0:
+        return False, (
+            f"on {validation['photos']} held-out photos it does not improve them (mean gain {gain:+.2f} dB over "
+            "the untouched photo); train longer or on more photos"
+        )
+    return True, f"on {validation['photos']} held-out photos it improves them by {gain:.2f} dB on average"
+
+
 def run(job: Job, progress: ProgressReporter) -> None:
     """Runner for training jobs of a photo model (``services.training.run`` hands them over)."""
     from mlcore import __version__
@@ -183,6 +231,9 @@ def run(job: Job, progress: ProgressReporter) -> None:
         terms = " · ".join(f"{name} {value:.3f}" for name, value in list(losses.items())[:3])
         progress(5 + 85 * step / max(target, 1), f"Step {step}/{target} · {terms}")
 
+    held_out = []
+    if spec.validate is not None:
+        photos, held_out = hold_out(photos, params["seed"])
     max_seconds = params["max_minutes"] * 60 if params.get("max_minutes") else None
     trainer = spec.fit(
         photos, batch_size=params["batch_size"], seed=params["seed"], device=resolve_device(settings.DEVICE),
@@ -192,12 +243,17 @@ def run(job: Job, progress: ProgressReporter) -> None:
     checkpoint, curve = BytesIO(), BytesIO()
     trainer.save(checkpoint)
     save_loss_curves(trainer.history, curve)
+    validation = None
+    if held_out:
+        progress(94, f"Validating on {len(held_out)} held-out photos")
+        validation = spec.validate(checkpoint.getvalue(), held_out, params["seed"])
+    activate_it, reason = _activation(validation)
     with atomic_files() as files:
         version = ModelVersion(
             kind=params["kind"],
             config=trainer.config.to_dict(),
             metrics={"steps": trainer.step, "seconds": round(time.monotonic() - started, 1), "skipped_photos": len(skipped),
-                     "batch_size": trainer.batch_size},
+                     "batch_size": trainer.batch_size, "validation": validation, "activation": reason},
             image_count=len(photos),
             categories=sorted(set(categories)),
             product_ids=list(params["product_ids"]),
@@ -208,8 +264,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
         version.save()
         version.name = f"{params['kind']} v{version.pk}"
         version.save(update_fields=["name"])
-        if settings.AUTO_ACTIVATE != "never":
-            # Not a generator: there is no FID to gate on, so "if-better" activates it like "always".
+        if activate_it:
             activate(version)
         Job.objects.filter(pk=job.pk).update(model_version=version)
     logger.info("job %s: trained %s on %d photos (%d skipped)", job.pk, version, len(photos), len(skipped))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +44,8 @@ _HEX = re.compile(r"^#([0-9a-fA-F]{6})$")
 # Resampling looks this many source pixels beyond the product's box, so its soft edge is not cut.
 _MARGIN = 2
 
-Background = str | tuple[int, int, int] | Image.Image
+# A callable draws the background itself, as float 3 x height x width in [0, 1], once the canvas is known.
+Background = str | tuple[int, int, int] | Image.Image | Callable[[int, int], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,11 @@ def place(
 
 def _background(background: Background, width: int, height: int) -> torch.Tensor:
     """The background as float 3 x H x W holding integer values 0..255."""
+    if callable(background):
+        drawn = background(height, width)
+        if tuple(drawn.shape) != (3, height, width):
+            raise ValueError(f"a background callable must return 3 x {height} x {width}, got {tuple(drawn.shape)}")
+        return (drawn.float().clamp(0, 1) * 255.0).round()
     if isinstance(background, Image.Image):
         rgb, _ = prepare(background)
         fitted = ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS)

@@ -1,5 +1,5 @@
 """Background: cut the product out and put it, centred and padded to marketplace rules, on pure white, a
-brand colour or transparency (``mlcore.background``). A segmentation network trained on the shop's photos
+brand colour, transparency, or a generated studio backdrop in white or the brand colour (``mlcore.background``). A segmentation network trained on the shop's photos
 is used when one is active; without one the classical border-colour cut-out is."""
 import re
 
@@ -9,7 +9,12 @@ from ...models import GeneratedImage
 from .base import Operation
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-DEFAULTS = {"background": "white", "fill": 0.85, "shadow": False, "size": None}
+DEFAULTS = {"background": "white", "fill": 0.85, "shadow": False, "size": None, "backdrop": "plain"}
+BACKDROPS = ("plain", "studio")
+# The studio backdrop of "white": a light grey sweep (a white one would not show its shape).
+STUDIO_WHITE = (236, 236, 236)
+# Every product gets the same backdrop, grain included: one look across the catalogue.
+STUDIO_SEED = 0
 
 
 def clean(options: dict) -> dict:
@@ -28,13 +33,30 @@ def clean(options: dict) -> dict:
     size = merged["size"]
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 64 <= size <= 4096):
         raise ValidationError({"size": "Size must be a whole number of pixels from 64 to 4096."})
-    return {"background": background.lower(), "fill": float(fill), "shadow": merged["shadow"], "size": size}
+    backdrop = merged["backdrop"]
+    if backdrop not in BACKDROPS:
+        raise ValidationError({"backdrop": 'Backdrop must be "plain" (one flat colour) or "studio" (a generated studio sweep).'})
+    if backdrop == "studio" and background == "transparent":
+        raise ValidationError({"backdrop": "A studio backdrop needs a colour: choose white or #RRGGBB as background."})
+    return {
+        "background": background.lower(), "fill": float(fill), "shadow": merged["shadow"], "size": size, "backdrop": backdrop,
+    }
 
 
-def _background_value(name: str):
-    if name in ("white", "transparent"):
-        return name
+def _colour(name: str) -> tuple[int, int, int]:
     return tuple(int(name[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def _background_value(options: dict):
+    name = options["background"]
+    if options.get("backdrop") == "studio":
+        import torch
+
+        from mlcore.background.textures import studio_sweep
+
+        colour = torch.tensor(STUDIO_WHITE if name == "white" else _colour(name)) / 255.0
+        return lambda height, width: studio_sweep(colour, height, width, torch.Generator().manual_seed(STUDIO_SEED))
+    return name if name in ("white", "transparent") else _colour(name)
 
 
 def apply(photo, options: dict, segmenter):
@@ -44,14 +66,15 @@ def apply(photo, options: dict, segmenter):
     mask = segmenter.mask(photo)
     canvas = (options["size"], options["size"]) if options["size"] else None
     return on_background(
-        photo, mask, background=_background_value(options["background"]), fill=options["fill"], canvas=canvas,
+        photo, mask, background=_background_value(options), fill=options["fill"], canvas=canvas,
         shadow=options["shadow"],
     )
 
 
 def describe(options: dict) -> str:
     shadow = ", with a soft shadow" if options["shadow"] else ""
-    return f"cut out and placed on {options['background']}, filling {options['fill']:.0%} of the frame{shadow}"
+    on = f"a generated studio backdrop in {options['background']}" if options.get("backdrop") == "studio" else options["background"]
+    return f"cut out and placed on {on}, filling {options['fill']:.0%} of the frame{shadow}"
 
 
 OPERATION = Operation(
