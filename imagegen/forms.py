@@ -138,6 +138,11 @@ class RepairForm(PhotoEditForm):
     top = forms.FloatField(min_value=0, max_value=1, required=False)
     right = forms.FloatField(min_value=0, max_value=1, required=False)
     bottom = forms.FloatField(min_value=0, max_value=1, required=False)
+    detect_specks = forms.BooleanField(
+        required=False, label="Find specks automatically",
+        help_text="Also repair dust and specks found on a plain backdrop (never on the product). Photos where "
+        "this is not reliable fail with the reason.",
+    )
 
     MASK_PREFIX = "data:image/png;base64,"
 
@@ -155,9 +160,10 @@ class RepairForm(PhotoEditForm):
 
     def options(self) -> dict:
         data = self.cleaned_data
-        if data.get("left") is None:
-            return {}
-        return {"regions": [[data["left"], data["top"], data["right"], data["bottom"]]]}
+        options = {"detect": "backdrop_specks"} if data.get("detect_specks") else {}
+        if data.get("left") is not None:
+            options["regions"] = [[data["left"], data["top"], data["right"], data["bottom"]]]
+        return options
 
     def painted_mask(self, product) -> bytes | None:
         """The PNG painted on ``product``'s photo, None when nothing was painted on it."""

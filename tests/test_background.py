@@ -471,3 +471,37 @@ def test_background_bench_quick_run_writes_its_table(tmp_path):
     assert result["data"]["train_cutouts"] >= 1 and result["data"]["test_composites"] >= 1
     table = json_path.with_suffix(".md").read_text()
     assert [row.split("|")[1].strip() for row in table.splitlines()[4:8]] == ["ours", "network", "classical", "grabcut"]
+
+
+# ---- automatic speck detection ----------------------------------------------------------------------------
+
+def specked(size=(320, 400), spots=((30, 40), (280, 60), (40, 360), (290, 350))):
+    """``product_photo`` with small dark specks on its backdrop at ``spots`` (x, y)."""
+    image, mask = product_photo(size)
+    draw = ImageDraw.Draw(image)
+    for x, y in spots:
+        draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=(90, 80, 70))
+    return image, mask, spots
+
+
+def test_specks_on_a_plain_backdrop_are_found_and_nothing_on_the_product():
+    from mlcore.background.specks import find_backdrop_specks
+
+    image, mask, spots = specked()
+    found = find_backdrop_specks(image)
+    assert found.mask is not None, found.reason
+    assert found.count == len(spots)
+    assert all(bool(found.mask[y, x]) for x, y in spots), "every speck is marked"
+    assert not (found.mask & torch.from_numpy(np.asarray(mask) > 0)).any(), "never on the product"
+    assert found.mask.float().mean() < 0.01
+    clean, _ = product_photo((320, 400))
+    assert find_backdrop_specks(clean).count == 0, "a clean backdrop has none"
+
+
+def test_speck_detection_refuses_photos_it_cannot_judge():
+    from mlcore.background.specks import find_backdrop_specks
+
+    refused = find_backdrop_specks(noise_image((200, 200)))
+    assert refused.mask is None and refused.count == 0 and "not a plain backdrop" in refused.reason
+    with pytest.raises(ValueError, match="no mask"):
+        refused.as_image()

@@ -105,3 +105,15 @@ def test_inpaint_quick_run_scores_ours_and_both_opencv_baselines(tmp_path):
     for entries in result["speed"]["seconds_per_megapixel"].values():
         assert len(entries) == 3 and all(seconds > 0 for seconds in entries.values())
     assert "| small |" in json_path.with_suffix(".md").read_text()
+
+
+def test_specks_run_accounts_for_every_photo_and_never_marks_the_product(tmp_path):
+    data = demo_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    done = run_script("bench/specks.py", "--per-class", "6", "--data", str(data), "--out", str(out), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [json_path] = out.glob("*-specks.json")
+    result = json.loads(json_path.read_text())
+    assert result["photos"] == 18 == result["judged"] + result["refused_not_plain"] + result["refused_textured"]
+    assert result["planted"]["specks"] <= 5 * result["judged"] and result["marked_product_pixels"] == 0
+    assert 0 <= result["planted"]["recall"] <= 1

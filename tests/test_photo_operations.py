@@ -486,3 +486,53 @@ def test_a_restore_model_is_validated_on_held_out_photos_and_activated_only_if_i
     # Too few photos to hold two out and still train on IMAGEGEN_MIN_TRAINING_IMAGES: no validation.
     small = trained("restore", products[:9])
     assert small.metrics["validation"] is None and small.image_count == 9
+
+
+def test_repair_can_find_specks_on_a_plain_backdrop_by_itself_and_refuses_where_that_is_unreliable(make_products):
+    import torch
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from .test_background import noise_image, specked
+
+    products = make_products({"hat": 4, "dress": 4})
+    trained("inpaint", products)
+    product, textured = products[0], products[1]
+    image, _, spots = specked()
+    product.image.save("specked.png", ContentFile(png_bytes(image)), save=True)
+    textured.image.save("textured.png", ContentFile(png_bytes(noise_image((200, 200)))), save=True)
+
+    done = services.execute(services.request_edit(product, "repair", options={"detect": "backdrop_specks"}, send=False).pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    with Image.open(GeneratedImage.objects.get(job=done).image.path) as repaired:
+        before, after = pil_to_tensor(image), pil_to_tensor(repaired.convert("RGB"))
+    changed = (before != after).any(dim=0)
+    assert all(bool(changed[y, x]) for x, y in spots), "every speck is filled in"
+    assert changed.float().mean() < 0.01, "and little else"
+
+    failed = services.execute(services.request_edit(textured, "repair", options={"detect": "backdrop_specks"}, send=False).pk)
+    assert failed.state == Job.State.FAILED and "cannot be found reliably" in failed.error
+    assert not GeneratedImage.objects.filter(job=failed).exists()
+    with pytest.raises(Exception, match="detect"):
+        services.request_edit(product, "repair", options={"detect": "scratches"}, send=False)
+
+
+def test_admin_repair_without_marks_skips_products_and_with_detection_queues_them(client, staff_user, make_products):
+    products = make_products({"hat": 2})
+    client.force_login(staff_user)
+    ids = [p.pk for p in products]
+    nothing = client.post(
+        "/admin/shop/product/", {"action": "repair_photos", "_selected_action": ids, "apply": "1"}, follow=True
+    )
+    assert "Nothing marked to repair, skipped" in nothing.content.decode() and not Job.objects.exists()
+    half = client.post(
+        "/admin/shop/product/", {"action": "repair_photos", "_selected_action": ids, "apply": "1", "left": "0.1"},
+        follow=True,
+    )
+    assert "all four sides" in half.content.decode() and not Job.objects.exists()
+    detect = client.post(
+        "/admin/shop/product/",
+        {"action": "repair_photos", "_selected_action": ids, "apply": "1", "detect_specks": "on"},
+        follow=True,
+    )
+    assert "Queued 2 repair photos job(s)" in detect.content.decode()
+    assert [j.parameters["options"] for j in Job.objects.all()] == [{"detect": "backdrop_specks"}] * 2

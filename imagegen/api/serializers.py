@@ -105,6 +105,11 @@ class RepairRequestSerializer(_EditRequestSerializer):
         min_length=1, max_length=20, required=False,
         help_text="Rectangles [left, top, right, bottom] to repair, as shares (0 to 1) of the photo's width and height.",
     )
+    detect = serializers.ChoiceField(
+        choices=["backdrop_specks"], required=False, allow_null=True,
+        help_text="Also find what to repair automatically: \"backdrop_specks\" marks dust and specks on a plain "
+        "backdrop (never on the product); the job fails with the reason on a photo where that is not reliable.",
+    )
     mask = serializers.FileField(
         required=False,
         help_text="multipart/form-data only: an image of the photo's proportions, white where to repair and black "

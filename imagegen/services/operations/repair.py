@@ -9,19 +9,27 @@ from ..jobs import JobError
 from .base import Operation
 
 MAX_REGIONS = 20
+# What can be found without the shop marking it; only where it is reliable (see mlcore.background.specks).
+DETECTORS = ("backdrop_specks",)
 
 
 def clean(options: dict) -> dict:
-    """``regions`` (rectangles), ``mask`` (the storage name of a checked mask, see ``services.masks``), or both."""
-    unknown = set(options) - {"regions", "mask"}
+    """``regions`` (rectangles), ``mask`` (the storage name of a checked mask, see ``services.masks``) and
+    ``detect`` (``"backdrop_specks"``: find them automatically), any of them together."""
+    unknown = set(options) - {"regions", "mask", "detect"}
     if unknown:
         raise ValidationError({"options": f"Unknown option(s) for repair: {', '.join(sorted(unknown))}."})
-    regions, mask = options.get("regions"), options.get("mask")
-    if regions is None and mask is None:
+    regions, mask, detect = options.get("regions"), options.get("mask"), options.get("detect")
+    if regions is None and mask is None and detect is None:
         raise ValidationError(
-            {"regions": "Mark what to repair: rectangles under “regions”, or a mask image under “mask” (multipart)."}
+            {"regions": "Mark what to repair: rectangles under “regions”, a mask image under “mask” (multipart), "
+             "or “detect”: “backdrop_specks”."}
         )
     cleaned = {}
+    if detect is not None:
+        if detect not in DETECTORS:
+            raise ValidationError({"detect": f"Automatic detection knows: {', '.join(DETECTORS)}."})
+        cleaned["detect"] = detect
     if regions is not None:
         cleaned["regions"] = _clean_regions(regions)
     if mask is not None:
@@ -52,10 +60,12 @@ def _clean_regions(regions) -> list[list[float]]:
     return cleaned
 
 
-def mask_for(size: tuple[int, int], options: dict):
-    """The repair mask ("L", 255 = repair) of a photo of ``size``: the rectangles and the stored mask together."""
+def mask_for(photo, options: dict):
+    """The repair mask ("L", 255 = repair) of ``photo``: the rectangles, the stored mask and what automatic
+    detection finds, together. A JobError when detection cannot judge the photo or nothing is marked."""
     from PIL import Image, ImageChops, ImageDraw
 
+    size = photo.size
     width, height = size
     mask = Image.new("L", size, 0)
     draw = ImageDraw.Draw(mask)
@@ -70,11 +80,20 @@ def mask_for(size: tuple[int, int], options: dict):
         except OSError as exc:
             raise JobError(f"The repair mask {options['mask']} cannot be read: {exc}") from exc
         mask = ImageChops.lighter(mask, painted)
+    if options.get("detect") == "backdrop_specks":
+        from mlcore.background.specks import find_backdrop_specks
+
+        specks = find_backdrop_specks(photo)
+        if specks.mask is None:
+            raise JobError(f"Specks cannot be found reliably on this photo: {specks.reason}. Mark them by hand instead.")
+        mask = ImageChops.lighter(mask, specks.as_image())
+    if mask.getbbox() is None:
+        raise JobError("No specks were found on the backdrop: there is nothing to repair.")
     return mask
 
 
 def apply(photo, options: dict, inpainter):
-    return inpainter.repair(photo, mask_for(photo.size, options))
+    return inpainter.repair(photo, mask_for(photo, options))
 
 
 def describe(options: dict) -> str:
@@ -83,6 +102,8 @@ def describe(options: dict) -> str:
         parts.append(f"{len(options['regions'])} marked rectangle(s)")
     if options.get("mask"):
         parts.append("a painted mask")
+    if options.get("detect"):
+        parts.append("specks found on the backdrop")
     return " and ".join(parts) + " filled in"
 
 
