@@ -83,6 +83,27 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_RATES": {"user": "600/minute", "ip": "1200/minute", "jobs": "60/minute"},
     # Jobs one user may have queued or running at once; further requests are refused (429). None: no cap.
     "MAX_ACTIVE_JOBS_PER_USER": 50,
+    # --- Storefront personalization ---
+    # Key of the HMAC that turns the storefront's shopper ids into the stored keys; None: derived from
+    # SECRET_KEY. Changing it forgets every shopper's history (their keys change).
+    "SHOPPER_HASH_KEY": None,
+    # Shopper segments (k of k-means); variants are made per segment and product.
+    "SEGMENTS": 4,
+    # Events (clicks, carts, purchases weigh more than views) before a shopper is put in a segment.
+    "SEGMENT_MIN_EVENTS": 3,
+    # Redis URL of the event buffer: events are appended there and written in bulk by the flush task
+    # (imagegen.flush_events). None: each request's events are written at once.
+    "EVENT_BUFFER_URL": None,
+    # Most events one request may carry, and one flush writes.
+    "EVENTS_PER_REQUEST": 100,
+    "EVENT_FLUSH_BATCH": 5000,
+    # Share of impressions the bandit spreads evenly over the arms, whatever it has learnt (the
+    # exploration floor), so no variant is starved of the data that would show it is better.
+    "BANDIT_EXPLORATION": 0.1,
+    # Seconds the storefront keeps a product's arms and their counts in the cache before reading them again.
+    "STOREFRONT_CACHE_SECONDS": 30,
+    # Rate limit of the public storefront endpoints per client address (None: none).
+    "STOREFRONT_THROTTLE_RATE": "1200/minute",
 }
 
 

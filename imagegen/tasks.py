@@ -21,3 +21,23 @@ def run_job(job_id: int) -> None:
 def reconcile_jobs() -> dict:
     """Periodic (Celery beat): send again the jobs a broker outage or a dead worker left behind."""
     return services.reconcile()
+
+
+@shared_task(name="imagegen.flush_events", ignore_result=True)
+def flush_events() -> int:
+    """Periodic (every few seconds): write the buffered storefront events in bulk."""
+    return services.flush_events()
+
+
+@shared_task(name="imagegen.assign_shoppers", ignore_result=True)
+def assign_shoppers() -> int:
+    """Periodic (every minute): put new shoppers with enough events into their nearest segment."""
+    return services.assign_new_shoppers()
+
+
+@shared_task(name="imagegen.refresh_segments", ignore_result=True)
+def refresh_segments() -> dict:
+    """Periodic (hourly, say): regroup the shoppers, then queue the variants that are missing or out of date."""
+    summary = services.refresh_segments()
+    summary["variant_jobs"] = len(services.request_variants())
+    return summary

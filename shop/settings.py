@@ -137,10 +137,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# `celery -A shop beat` (one per deployment) runs the reconciler that re-sends lost jobs.
+# `celery -A shop beat` (one per deployment) runs the reconciler that re-sends lost jobs, writes the
+# buffered storefront events and keeps the shopper segments and their variants up to date; a worker on
+# the "default" queue runs them.
 CELERY_BEAT_SCHEDULE = {
     "imagegen-reconcile-jobs": {"task": "imagegen.reconcile_jobs", "schedule": 60.0, "options": {"queue": "default"}},
+    "imagegen-flush-events": {"task": "imagegen.flush_events", "schedule": 2.0, "options": {"queue": "default"}},
+    "imagegen-assign-shoppers": {"task": "imagegen.assign_shoppers", "schedule": 60.0, "options": {"queue": "default"}},
+    "imagegen-refresh-segments": {"task": "imagegen.refresh_segments", "schedule": 3600.0, "options": {"queue": "default"}},
 }
+# Storefront events go through a Redis list and are written in bulk (imagegen.flush_events).
+IMAGEGEN_EVENT_BUFFER_URL = REDIS_URL or None
 
 # API rate limits count in the default cache: with more than one web process it must be shared (Redis),
 # or every process keeps its own counts.

@@ -144,3 +144,38 @@ def test_repair_painted_with_the_brush_in_the_browser(worker, live_server, make_
     page.goto(f"{live_server.url}/admin/imagegen/generatedimage/{result.pk}/change/")
     assert page.locator(".imagegen-before-after img").count() == 2
     page.screenshot(path=str(output_dir / "repair-before-after.png"), full_page=True)
+
+
+def test_ab_report_in_the_browser(live_server, make_products, staff_user, browser_page, output_dir, settings):
+    """Impressions and clicks recorded over three days show up per product and segment with their
+    intervals, the bandit's allocation and a line per arm in the plot."""
+    import datetime
+
+    from django.utils import timezone
+
+    from imagegen.services import shoppers
+
+    settings.IMAGEGEN_EVENT_BUFFER_URL = None
+    (product,) = make_products({"hat": 1})
+    now = timezone.now()
+    for day in range(3):
+        at = (now - datetime.timedelta(days=day)).isoformat()
+        events = [{"kind": "impression", "product": product.pk, "at": at}] * 40
+        events += [{"kind": "click", "product": product.pk, "at": at}] * (4 + 2 * day)
+        events += [{"kind": "purchase", "product": product.pk, "at": at}]
+        shoppers.write_events(shoppers.clean_events(f"report-shopper-{day:03d}", events))
+    page = browser_page
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/imagegen/armstats/?product={product.pk}")
+    group = page.locator(f".imagegen-ab-group[data-product='{product.pk}']")
+    assert group.count() == 1
+    assert "shoppers without a segment" in group.inner_text()
+    row = group.locator(".imagegen-ab-arm")
+    assert row.count() == 1 and "original photo" in row.inner_text()
+    # 120 impressions, 18 clicks: 15.00% with its Wilson interval.
+    assert "15.00% (9.70% – 22.47%)" in row.locator(".imagegen-ctr").inner_text()
+    assert "2.50%" in row.locator(".imagegen-conversion").inner_text()
+    assert group.locator("svg.imagegen-ctr-plot polyline").count() == 1
+    page.screenshot(path=str(output_dir / "ab-report.png"), full_page=True)
+    page.goto(f"{live_server.url}/admin/imagegen/armstats/?product=999999")
+    assert "No impressions yet" in page.inner_text("#content")

@@ -1,10 +1,11 @@
 """imagegen's admin: its own pages (jobs, images, model versions, uploaded source photos) and the pieces a
 host adds to its product admin (``ImagegenProductAdminMixin``)."""
+from .ab import ArmStatsAdmin
 from .images import GeneratedImageAdmin, GeneratedImageInline
 from .jobs import JobAdmin
 from .photos import SourcePhotoAdmin
 from .product import ImagegenProductAdminMixin
 from .versions import ModelVersionAdmin
 
-__all__ = ["GeneratedImageAdmin", "GeneratedImageInline", "ImagegenProductAdminMixin", "JobAdmin", "ModelVersionAdmin",
+__all__ = ["ArmStatsAdmin", "GeneratedImageAdmin", "GeneratedImageInline", "ImagegenProductAdminMixin", "JobAdmin", "ModelVersionAdmin",
            "SourcePhotoAdmin"]

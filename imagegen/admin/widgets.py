@@ -37,3 +37,49 @@ def state_badge(value: str, label: str):
 
 def progress_bar(percent: int):
     return format_html('<progress max="100" value="{0}" title="{0}%">{0}%</progress> {0}%', percent)
+
+
+PLOT_COLOURS = ("#555", "#2271b1", "#c62828", "#2e7d32", "#b26a00", "#6a1b9a")
+
+
+def ctr_plot(arms: list[dict], width: int = 420, height: int = 140):
+    """An SVG of each arm's daily click-through (one line per arm, the original photo grey)."""
+    days = sorted({d["day"] for a in arms for d in a["daily"]})
+    values = [d["ctr"] for a in arms for d in a["daily"] if d["ctr"] is not None]
+    if not days or not values:
+        return "—"
+    top = max(max(values), 0.01)
+    pad = 24
+
+    def x(day):
+        return pad + (width - 2 * pad) * (days.index(day) / max(len(days) - 1, 1))
+
+    def y(value):
+        return height - pad - (height - 2 * pad) * value / top
+
+    lines = []
+    for i, arm in enumerate(arms):
+        points = " ".join(f"{x(d['day']):.1f},{y(d['ctr']):.1f}" for d in arm["daily"] if d["ctr"] is not None)
+        colour = PLOT_COLOURS[i % len(PLOT_COLOURS)]
+        lines.append(format_html(
+            '<polyline class="imagegen-ctr-line" points="{}" fill="none" stroke="{}" stroke-width="2"><title>{}</title></polyline>'
+            '<text x="{}" y="{}" font-size="10" fill="{}">{}</text>',
+            points, colour, arm["label"], width - pad * 4, 12 + 11 * i, colour, arm["label"],
+        ))
+    axis = format_html(
+        '<text x="2" y="{}" font-size="10">{}</text><text x="2" y="{}" font-size="10">0</text>'
+        '<text x="{}" y="{}" font-size="10">{}</text><text x="{}" y="{}" font-size="10" text-anchor="end">{}</text>',
+        pad, f"{top:.1%}", height - pad, pad, height - 6, days[0], width - pad, height - 6, days[-1],
+    )
+    return format_html(
+        '<svg class="imagegen-ctr-plot" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
+        'aria-label="Daily click-through per arm">{}{}</svg>',
+        width, height, width, height, axis, _join(lines),
+    )
+
+
+def _join(parts):
+    from django.utils.safestring import mark_safe
+
+    # Each part is already escaped by format_html.
+    return mark_safe("".join(str(part) for part in parts))

@@ -51,5 +51,17 @@ class JobRequestThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
+class StorefrontThrottle(SimpleRateThrottle):
+    """The public storefront endpoints, per client address, at ``IMAGEGEN_STOREFRONT_THROTTLE_RATE``."""
+
+    scope = "storefront"
+
+    def get_rate(self):
+        return settings.STOREFRONT_THROTTLE_RATE
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 DEFAULT_THROTTLES = [PerUserThrottle, PerIPThrottle]
 WRITE_THROTTLES = [*DEFAULT_THROTTLES, JobRequestThrottle]

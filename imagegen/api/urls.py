@@ -1,7 +1,7 @@
 """The API's routes; a host includes them with ``path("api/", include("imagegen.api.urls"))``."""
 from django.urls import path
 
-from . import editing, views
+from . import editing, storefront, views
 
 app_name = "imagegen-api"
 
@@ -16,4 +16,10 @@ urlpatterns = [
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
     path("images/<int:pk>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("images/<int:pk>/review/", views.ImageReviewView.as_view(), name="image-review"),
+    path(
+        "storefront/products/<int:product_id>/images/", storefront.StorefrontImagesView.as_view(),
+        name="storefront-images",
+    ),
+    path("storefront/events/", storefront.StorefrontEventsView.as_view(), name="storefront-events"),
+    path("storefront/opt-out/", storefront.StorefrontOptOutView.as_view(), name="storefront-opt-out"),
 ]

@@ -2,8 +2,12 @@
 
 Admin actions, API views, Celery tasks and management commands call these functions and nothing else.
 """
+from .ab_report import report as ab_report
 from .editing import primary_photo_url, request_edit
 from .generation import request_generation
+from .personalize import request_variants
+from .shoppers import flush_events, opt_out, record_events
+from .taste import assign_new_shoppers, refresh_segments
 from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute
 from .photo_models import request_photo_model_training
 from .model_registry import activate, deactivate, version_for
@@ -13,24 +17,38 @@ from .training import request_training
 from .uploads import add_source_photo, normalise_upload, save_source_photo
 
 __all__ = [
+    "ab_report",
+    "bandit_exploration",
     "JobCancelled",
     "JobError",
     "TooManyActiveJobs",
     "activate",
+    "assign_new_shoppers",
     "add_source_photo",
     "cancel",
     "deactivate",
     "execute",
+    "flush_events",
     "images_visible_to",
     "normalise_upload",
+    "opt_out",
     "primary_photo_url",
     "reconcile",
+    "record_events",
+    "refresh_segments",
     "request_edit",
     "request_generation",
     "request_photo_model_training",
     "request_training",
+    "request_variants",
     "review",
     "save_source_photo",
     "version_for",
     "visible_images",
 ]
+
+
+def bandit_exploration() -> float:
+    from ..conf import settings
+
+    return settings.BANDIT_EXPLORATION

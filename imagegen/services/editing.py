@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model
 
 from ..conf import settings
-from ..models import GeneratedImage, Job, ModelVersion, SourcePhoto, imagegen_storage
+from ..models import GeneratedImage, Job, ModelVersion, Segment, SourcePhoto, imagegen_storage
 from . import masks, operations
 from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job
@@ -24,11 +24,12 @@ logger = logging.getLogger(__name__)
 
 def request_edit(
     product: Model, operation: str, *, options: dict | None = None, source_photo: int | None = None, mask=None,
-    user=None, send: bool = True,
+    segment=None, user=None, send: bool = True,
 ) -> Job:
     """Queue a job that runs ``operation`` on the product's primary photo, or on its uploaded photo
     ``source_photo`` (an id of one of the product's ``SourcePhoto`` rows). ``mask`` (an upload or bytes: white
-    marks the pixels to work on) goes with operations that take one, checked and stored with the job."""
+    marks the pixels to work on) goes with operations that take one, checked and stored with the job.
+    ``segment``: the result is a personalized variant for that shopper segment (``services.personalize``)."""
     op = operations.get(operation)
     if mask is not None and not op.takes_mask:
         raise ValidationError({"mask": f"{op.label} takes no mask."})
@@ -40,14 +41,17 @@ def request_edit(
         if not primary_photo_name(product):
             raise ValidationError({"source_photo": "This product has no photo to edit; upload one first."})
         source = {"type": "product"}
+    extra = {"segment": segment.pk} if segment is not None else {}
     if mask is None:
-        parameters = {"operation": op.name, "options": op.clean(dict(options or {})), "source": source}
+        parameters = {"operation": op.name, "options": op.clean(dict(options or {})), "source": source, **extra}
         return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
     # Decoded before any transaction opens; the stored mask goes again if the job is not created.
     checked = masks.read_mask(mask, masks.photo_size_of(*source_file(product, source)))
     with atomic_files() as batch:
         stored = masks.store(batch, imagegen_storage(), product.pk, checked)
-        parameters = {"operation": op.name, "options": op.clean({**(options or {}), "mask": stored}), "source": source}
+        parameters = {
+            "operation": op.name, "options": op.clean({**(options or {}), "mask": stored}), "source": source, **extra,
+        }
         return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
 
 
@@ -122,6 +126,11 @@ def run(job: Job, progress: ProgressReporter) -> None:
     if op is None:
         raise JobError(f"Unknown operation {job.parameters.get('operation')!r}.")
     options, source = job.parameters.get("options", {}), job.parameters.get("source", {})
+    segment = None
+    if job.parameters.get("segment") is not None:
+        segment = Segment.objects.filter(pk=job.parameters["segment"]).first()
+        if segment is None:
+            raise JobError("The shopper segment this variant was for no longer exists (the segments were refreshed).")
     storage, name = source_file(job.product, source)
     progress(5, "Reading the photo")
     photo = read_photo(storage, name)
@@ -152,6 +161,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
             source_image=name[:255],
             parameters={"operation": op.name, "options": options, "source": source},
             review_state=settings.DEFAULT_REVIEW_STATE,
+            segment=segment,
         )
         files.save(row.image, "edited.png", png_file(result, xmp))
         row.save()

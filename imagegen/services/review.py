@@ -9,13 +9,21 @@ def review(images: QuerySet | GeneratedImage, decision: str, user=None) -> int:
     """Set the review state of one image or a queryset of them; returns how many changed."""
     if decision not in (GeneratedImage.ReviewState.APPROVED, GeneratedImage.ReviewState.REJECTED):
         raise ValueError(f"Unknown review decision {decision!r}; use 'approved' or 'rejected'.")
+    from .storefront import forget_product
+
     if isinstance(images, GeneratedImage):
         images = GeneratedImage.objects.filter(pk=images.pk)
-    return images.exclude(review_state=decision).update(
+    changing = images.exclude(review_state=decision)
+    products = set(changing.filter(segment__isnull=False).values_list("product_id", flat=True))
+    changed = changing.update(
         review_state=decision,
         reviewed_by=user if user is not None and user.is_authenticated else None,
         reviewed_at=timezone.now(),
     )
+    # The storefront serves approved variants from its cache: it must see this decision at once.
+    for product_id in products:
+        forget_product(product_id)
+    return changed
 
 
 def images_visible_to(user=None) -> QuerySet:

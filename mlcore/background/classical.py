@@ -35,7 +35,7 @@ from PIL import Image
 
 from . import morphology
 from .images import to_tensor
-from .lab import srgb_to_lab, weighted_delta_e
+from .lab import lab_to_srgb, srgb_to_lab, weighted_delta_e
 
 WORK_SIDE = 256
 # The ring the backdrop is learned from, as a share of the working image's shorter side.
@@ -90,7 +90,7 @@ class BorderMatte:
         """The fitted backdrop colour at every pixel (float 3 x H x W, sRGB in [0, 1]): what lets a
         cut-out's edge pixels be freed of the backdrop's tint (``composites.decontaminate``)."""
         height, width = self.alpha.shape
-        return _lab_to_srgb_unit(_surface(self.coefficients, height, width))
+        return lab_to_srgb(_surface(self.coefficients, height, width))
 
 
 def _basis(height: int, width: int) -> torch.Tensor:
@@ -141,23 +141,6 @@ def _clean(raw: torch.Tensor) -> tuple[torch.Tensor, int]:
 def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
     union = int((a | b).sum())
     return int((a & b).sum()) / union if union else 1.0
-
-
-def _lab_to_srgb_unit(lab: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``srgb_to_lab`` for the backdrop surface, sRGB in [0, 1] (clamped)."""
-    fy = (lab[0] + 16.0) / 116.0
-    fx, fz = fy + lab[1] / 500.0, fy - lab[2] / 200.0
-    delta = 6.0 / 29.0
-
-    def finv(t: torch.Tensor) -> torch.Tensor:
-        return torch.where(t > delta, t**3, 3 * delta * delta * (t - 4.0 / 29.0))
-
-    xyz = torch.stack((finv(fx) * 0.95047, finv(fy), finv(fz) * 1.08883))
-    matrix = torch.tensor(
-        [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]]
-    )
-    linear = torch.einsum("ij,jhw->ihw", matrix, xyz).clamp(0.0, 1.0)
-    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055).clamp(0.0, 1.0)
 
 
 def border_matte(image: Image.Image, *, work_side: int = WORK_SIDE) -> BorderMatte:

@@ -44,3 +44,20 @@ def weighted_delta_e(lab: torch.Tensor, reference: torch.Tensor) -> torch.Tensor
     diff = lab - reference
     weight = torch.where(diff[0] < 0, DARKER_WEIGHT, LIGHTNESS_WEIGHT)
     return torch.sqrt((weight * diff[0]) ** 2 + diff[1] ** 2 + diff[2] ** 2)
+
+
+def lab_to_srgb(lab: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``srgb_to_lab``: CIELAB 3 x ... to sRGB in [0, 1] (clamped)."""
+    fy = (lab[0] + 16.0) / 116.0
+    fx, fz = fy + lab[1] / 500.0, fy - lab[2] / 200.0
+    delta = 6.0 / 29.0
+
+    def finv(t: torch.Tensor) -> torch.Tensor:
+        return torch.where(t > delta, t**3, 3 * delta * delta * (t - 4.0 / 29.0))
+
+    xyz = torch.stack((finv(fx) * 0.95047, finv(fy), finv(fz) * 1.08883))
+    matrix = torch.tensor(
+        [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]]
+    )
+    linear = torch.einsum("ij,jhw->ihw", matrix, xyz).clamp(0.0, 1.0)
+    return torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055).clamp(0.0, 1.0)

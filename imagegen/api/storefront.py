@@ -1,0 +1,105 @@
+"""The public storefront API: a shopper's images of a product, their events, and opting out. Anonymous
+(no session, so no CSRF and no database session lookup), read-mostly and throttled per address."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..services import shoppers, storefront
+from .throttles import StorefrontThrottle
+from .views import _as_api_error
+
+
+class _Public(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [StorefrontThrottle]
+
+
+class StorefrontImageSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="The variant's image id; null for the original photo.")
+    url = serializers.CharField()
+    arm = serializers.ChoiceField(choices=["original", "variant"])
+
+
+class StorefrontImagesSerializer(serializers.Serializer):
+    product = serializers.IntegerField()
+    segment = serializers.IntegerField(allow_null=True, help_text="The shopper's segment; null: default images.")
+    personalized = serializers.BooleanField(help_text="Whether the image shown first is a personalized variant.")
+    shown = StorefrontImageSerializer(allow_null=True, help_text="The image to show (the bandit's choice).")
+    images = StorefrontImageSerializer(many=True, help_text="Every image to offer, the shown one first.")
+
+
+class EventSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=sorted(shoppers.EVENT_KINDS))
+    product = serializers.IntegerField(min_value=1)
+    image = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True,
+        help_text="The variant the shopper saw (its id); null or absent: the one shown last, else the original.",
+    )
+    at = serializers.DateTimeField(required=False, help_text="When it happened (ISO 8601 with a zone); default now.")
+
+
+class EventsRequestSerializer(serializers.Serializer):
+    """The body, for the schema; ``services.shoppers.clean_events`` checks it (one place for the rules)."""
+
+    shopper = serializers.CharField(help_text="The storefront's opaque shopper id (8-128 characters; not an e-mail).")
+    events = EventSerializer(many=True)
+
+
+class ShopperRequestSerializer(serializers.Serializer):
+    shopper = serializers.CharField()
+
+
+class StorefrontImagesView(_Public):
+    @extend_schema(
+        parameters=[OpenApiParameter("shopper", str, description="The storefront's opaque shopper id; without it, the default images.")],
+        responses={200: StorefrontImagesSerializer},
+        operation_id="storefront_product_images",
+        description="The approved images of a product for this shopper's segment and the original photo, the one "
+        "to show first chosen by the A/B bandit (the impression is recorded). Falls back to the original photo for "
+        "unknown shoppers, shoppers without a segment or who opted out, and segments without approved variants.",
+    )
+    def get(self, request, product_id: int):
+        shopper_id = request.query_params.get("shopper")
+        try:
+            body = storefront.images_for(product_id, shopper_id)
+        except storefront.UnknownProduct:
+            raise Http404("No such product.") from None
+        except DjangoValidationError as exc:
+            raise _as_api_error(exc) from exc
+        return Response(body)
+
+
+class StorefrontEventsView(_Public):
+    @extend_schema(
+        request=EventsRequestSerializer,
+        responses={202: {"type": "object", "properties": {"accepted": {"type": "integer"}}}},
+        operation_id="storefront_events",
+        description="Record up to IMAGEGEN_EVENTS_PER_REQUEST events of one shopper (all or none: a bad one is a 400 "
+        "and nothing is stored). Nothing is kept for a shopper who opted out (accepted: 0).",
+    )
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            accepted = shoppers.record_events(data.get("shopper"), data.get("events"))
+        except DjangoValidationError as exc:
+            raise _as_api_error(exc) from exc
+        return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
+
+
+class StorefrontOptOutView(_Public):
+    @extend_schema(
+        request=ShopperRequestSerializer, responses={204: None}, operation_id="storefront_opt_out",
+        description="Forget the shopper's events and keep none from now on; they get the default images.",
+    )
+    def post(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            shoppers.opt_out(data.get("shopper"))
+        except DjangoValidationError as exc:
+            raise _as_api_error(exc) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
