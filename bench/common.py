@@ -77,3 +77,23 @@ def write_results(out: Path, stem: str, result: dict[str, Any], table: str) -> N
     (out / f"{stem}.md").write_text(table)
     print(table, flush=True)
     log(f"wrote {out / stem}.json and .md")
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the run's own database, so every run starts empty."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"refusing odd database name {name!r}")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')

@@ -27,10 +27,11 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import recreate_database  # noqa: E402
 
 # Short leases and reconciler waits: the faults are recovered from in seconds, not minutes.
 LEASE_SECONDS = 4
@@ -56,24 +57,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.jobs < 10 or args.workers < 2:
         parser.error("--jobs must be >= 10 and --workers >= 2 (one of them is killed)")
     return args
-
-
-def recreate_database(url: str) -> None:
-    """Drop and create the run's own database, so every run starts empty."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"refusing odd database name {name!r}")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [name],
-        )
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 class Redis:

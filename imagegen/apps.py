@@ -8,3 +8,6 @@ class ImagegenConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from . import signals
+
+        signals.connect()

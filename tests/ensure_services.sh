@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure what `make test` needs is there: PostgreSQL and Redis on loopback (started if installed but
-# down, installed from Debian's packages if missing) and Debian's chromium for the browser tests.
+# down, installed from Debian's packages if missing), Debian's chromium for the browser tests and wrk.
 set -euo pipefail
 
 PGHOST=127.0.0.1 PGPORT=5432 REDIS_PORT=6379
@@ -37,3 +37,7 @@ echo "redis: $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping)"
 # Chromium for the Playwright tests (`playwright install` cannot download here; Debian's build is used).
 [ -x /usr/bin/chromium ] || apt_install chromium
 /usr/bin/chromium --version
+
+# wrk, the load generator of bench/storefront_load.py (its smoke test runs in `make test`).
+command -v wrk >/dev/null || apt_install wrk
+echo "wrk: $(command -v wrk)"

@@ -117,3 +117,27 @@ def test_specks_run_accounts_for_every_photo_and_never_marks_the_product(tmp_pat
     assert result["photos"] == 18 == result["judged"] + result["refused_not_plain"] + result["refused_textured"]
     assert result["planted"]["specks"] <= 5 * result["judged"] and result["marked_product_pixels"] == 0
     assert 0 <= result["planted"]["recall"] <= 1
+
+
+def test_storefront_load_quick_run_loses_no_event(tmp_path):
+    """A few seconds of each phase against a real gunicorn: the figures exist and no event is lost (the
+    latency target itself is the full run's, on a quiet machine)."""
+    out = tmp_path / "out"
+    done = run_script(
+        "bench/storefront_load.py", "--seconds", "2", "--products", "8", "--shoppers", "60", "--segments", "2",
+        "--database-url", "postgres://postgres@127.0.0.1:5432/imagegen_load_smoke", "--redis-db", "13",
+        "--port", "8766", "--out", str(out), timeout=400,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [json_path] = out.glob("*-storefront-load.json")
+    result = json.loads(json_path.read_text())
+    for phase in ("storefront_paced", "storefront_max", "events"):
+        figures = result["phases"][phase]
+        assert figures["requests"] > 0 and figures["errors"] == 0, (phase, figures)
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"], (phase, figures)
+    events = result["events"]
+    assert events["acknowledged"] > 0 and events["lost"] == 0
+    # Beyond the acknowledged ones only the requests in flight when a phase ended (one a connection).
+    assert 0 <= events["stored"] - events["acknowledged"] <= 2 * 8 * 10
+    assert result["impressions"]["stored_including_warmup"] >= result["impressions"]["gets_answered_during_phases"]
+    assert result["setup"]["variants"] == 8 * 2

@@ -322,3 +322,23 @@ def test_wilson_interval_matches_hand_values():
     assert round(low, 4) == 0.0970 and round(high, 4) == 0.2247  # p=0.15, z=1.96: centre 0.1609, half 0.0638
     assert wilson(0, 10)[0] == 0.0 and 0.27 < wilson(0, 10)[1] < 0.28
     assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_a_product_with_a_new_photo_gets_its_variants_again(settings, make_products, unbuffered, django_capture_on_commit_callbacks):
+    from django.core.files.base import ContentFile
+
+    settings.IMAGEGEN_SEGMENTS = 2
+    products = make_products({"hat": 2, "dress": 2})
+    shoppers_with_tastes(products, per_group=3)
+    services.refresh_segments(seed=0)
+    for job in services.request_variants(send=False):
+        services.execute(job.pk)
+    product = products[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        product.name = "renamed"
+        product.save(update_fields=["name"])
+    assert not Job.objects.filter(state=Job.State.QUEUED).exists(), "a change that keeps the photo changes nothing"
+    with django_capture_on_commit_callbacks(execute=True), open(products[2].image.path, "rb") as other:
+        product.image.save("new-photo.jpg", ContentFile(other.read()), save=True)
+    queued = Job.objects.filter(state=Job.State.QUEUED, product=product)
+    assert queued.count() == 2 and {j.parameters["segment"] for j in queued} == set(Segment.objects.values_list("pk", flat=True))

@@ -188,13 +188,16 @@ def write_events(events: list[dict]) -> None:
         )
         shoppers = {s.key: s for s in Shopper.objects.filter(key__in=keys)}
         rows = []
+        shown = _last_impressions(events, shoppers)
         for e in events:
             shopper = shoppers[e["key"]]
             if shopper.opted_out:
                 continue
             image = e["image"]
-            if image is None and e["kind"] in ("click", "add_to_cart", "purchase"):
-                image = _last_shown(shopper, e["product"], rows)
+            if e["kind"] == "impression":
+                shown[(shopper.pk, e["product"])] = image
+            elif image is None and e["kind"] in ("click", "add_to_cart", "purchase"):
+                image = shown.get((shopper.pk, e["product"]))
             rows.append(ShopperEvent(
                 shopper=shopper, product_id=e["product"], image_id=image, segment_id=shopper.segment_id,
                 kind=e["kind"], at=datetime.datetime.fromisoformat(e["at"]),
@@ -209,15 +212,27 @@ def write_events(events: list[dict]) -> None:
         _count(rows, arms)
 
 
-def _last_shown(shopper: Shopper, product: int, pending: list[ShopperEvent]) -> int | None:
-    for row in reversed(pending):
-        if row.shopper_id == shopper.pk and row.product_id == product and row.kind == "impression":
-            return row.image_id
-    last = (
-        ShopperEvent.objects.filter(shopper=shopper, product_id=product, kind="impression")
-        .order_by("-at", "-id").values_list("image_id", flat=True).first()
+def _last_impressions(events: list[dict], shoppers: dict[str, Shopper]) -> dict[tuple[int, int], int | None]:
+    """{(shopper id, product id): image last shown} for the pairs of ``events`` that need attributing, in
+    one query (events are at most 7 days old, so are the impressions they can be attributed to)."""
+    wanted = {
+        (shoppers[e["key"]].pk, e["product"]) for e in events
+        if e["image"] is None and e["kind"] in ("click", "add_to_cart", "purchase")
+    }
+    if not wanted:
+        return {}
+    since = timezone.now() - datetime.timedelta(days=8)
+    shown: dict[tuple[int, int], int | None] = {}
+    rows = (
+        ShopperEvent.objects.filter(
+            kind="impression", at__gte=since, shopper_id__in={s for s, _ in wanted}, product_id__in={p for _, p in wanted}
+        )
+        .order_by("at", "id").values_list("shopper_id", "product_id", "image_id")
     )
-    return last
+    for shopper_id, product_id, image_id in rows.iterator():
+        if (shopper_id, product_id) in wanted:
+            shown[(shopper_id, product_id)] = image_id
+    return shown
 
 
 def _count(rows: list[ShopperEvent], arms: list[int]) -> None:

@@ -1,0 +1,34 @@
+"""Personalized variants follow the product: when a product is saved with a new photo, its variants for
+every segment are queued again (``services.request_variants`` skips the ones still current), and the
+storefront forgets what it cached of the product."""
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from .conf import settings
+from .services.products import product_model
+
+
+def _photo_changed(sender, instance, created: bool, **kwargs) -> None:
+    from .models import Segment
+    from .services.storefront import forget_product
+
+    if created or kwargs.get("raw"):
+        return
+    # The storefront caches the original photo's URL with the arms.
+    transaction.on_commit(lambda: forget_product(instance.pk))
+    if not Segment.objects.exists():
+        return
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and settings.PRODUCT_IMAGE_FIELD not in update_fields:
+        return
+
+    def queue() -> None:
+        from . import services
+
+        services.request_variants(type(instance).objects.filter(pk=instance.pk))
+
+    transaction.on_commit(queue)
+
+
+def connect() -> None:
+    post_save.connect(_photo_changed, sender=product_model(), dispatch_uid="imagegen-variants-follow-product")
