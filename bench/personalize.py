@@ -49,7 +49,8 @@ Simulation (everything drawn from --seed):
   shoppers under the click model) had >= 80% of the last --ab-window impressions, and its share of the
   final window.
 
-Full run (about 7-10 minutes on 2 cores: 3 of them the classifier):
+Full run (estimated 3-6 minutes on 2 cores, mostly the classifier (15 epochs over 1,275 photos) and the
+744 variants; not timed end to end yet):
 
     .venv/bin/python bench/personalize.py --threads 2 --data ../shared/data/clothing-dataset-small
 
@@ -84,6 +85,7 @@ from PIL import Image  # noqa: E402
 from bench.common import list_classes, log, machine, photo_paths, write_results  # noqa: E402
 from imagegen.conf import settings as imagegen_settings  # noqa: E402
 from imagegen.services import bandit  # noqa: E402
+from imagegen.services.jobs import JobError  # noqa: E402
 from imagegen.services.operations import background  # noqa: E402
 from imagegen.services.taste import EVENT_WEIGHTS, backdrop_colour, features_of, kmeans  # noqa: E402
 from mlcore.data import load_image, stack_images  # noqa: E402
@@ -266,7 +268,7 @@ def make_variants(products, segments) -> dict[str, int]:
             })
             try:
                 variant = background.apply(product["photo"], options, segmenter).convert("RGB")
-            except ValueError as exc:
+            except JobError as exc:  # the edit job fails the same way: no variant, the original is shown
                 failed[str(exc)] = failed.get(str(exc), 0) + 1
                 continue
             product["variants"][seg["index"]] = {"image": variant, "features": features_of(variant)}
@@ -343,7 +345,7 @@ def ab_test(shoppers, held_out, segments, args, rng: random.Random) -> dict[str,
                 continue
             images = {0: product["features"], 1: variant["features"]}  # 0 = ArmStats.ORIGINAL
 
-            def ctr(shopper, arm: int) -> float:
+            def ctr(shopper, arm: int, images=images) -> float:
                 return args.base_rate * match(shopper["preference"], images[arm], args.scale)
 
             truth = {arm: statistics.fmean(ctr(s, arm) for s in members) for arm in images}
@@ -386,6 +388,10 @@ def ab_test(shoppers, held_out, segments, args, rng: random.Random) -> dict[str,
     }
 
 
+def percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     m, ident, ab = result["match"], result["identity"], result["ab"]
     lines = [
@@ -414,16 +420,15 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "| products | variants (failed) | classifier on originals | on variants | variant = original's prediction | target >= 90% met |",
         "| --- | --- | --- | --- | --- | --- |",
-        f"| {ident['originals']} | {ident['variants']} ({sum(result['variants_failed'].values())}) | "
-        f"{ident['original_accuracy']:.1%} | "
-        + ("-" if ident["variant_accuracy"] is None else f"{ident['variant_accuracy']:.1%}")
-        + " | " + ("-" if agree is None else f"{agree:.1%}") + f" | {'yes' if ident['target_met'] else 'no'} |",
+        (f"| {ident['originals']} | {ident['variants']} ({sum(result['variants_failed'].values())}) | "
+         f"{ident['original_accuracy']:.1%} | {percent(ident['variant_accuracy'])} | {percent(agree)} | "
+         f"{'yes' if ident['target_met'] else 'no'} |"),
         "",
-        f"| A/B pairs | best arm = variant | best arm >= {AB_SHARE:.0%} of last {result['settings']['ab_window']} | "
-        "impressions until then (median / max) | final share of best (mean) |",
+        (f"| A/B pairs | best arm = variant | best arm >= {AB_SHARE:.0%} of last {result['settings']['ab_window']} | "
+         "impressions until then (median / max) | final share of best (mean) |"),
         "| --- | --- | --- | --- | --- |",
-        f"| {ab['pairs']} | {ab['best_is_variant']} | {ab['converged']} | {ab['converged_at_median']} / "
-        f"{ab['converged_at_max']} | {ab['final_share_of_best_mean']} |",
+        (f"| {ab['pairs']} | {ab['best_is_variant']} | {ab['converged']} | {ab['converged_at_median']} / "
+         f"{ab['converged_at_max']} | {ab['final_share_of_best_mean']} |"),
     ]
     return "\n".join(lines) + "\n"
 

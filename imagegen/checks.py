@@ -180,3 +180,39 @@ def check_api_limits(app_configs=None, **kwargs):
             checks.Error("IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER must be a whole number >= 1, or None.", id="imagegen.E015")
         )
     return errors
+
+
+@checks.register()
+def check_storefront(app_configs=None, **kwargs):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    errors = []
+    rate = settings.STOREFRONT_THROTTLE_RATE
+    try:
+        if rate is not None:
+            SimpleRateThrottle.parse_rate(None, rate)
+    except (ValueError, KeyError, AttributeError, TypeError):
+        errors.append(checks.Error(
+            f"IMAGEGEN_STOREFRONT_THROTTLE_RATE is {rate!r}, which is not a rate.",
+            hint='Write "<number>/<second|minute|hour|day>", e.g. "1200/minute", or None for no limit.',
+            id="imagegen.E016",
+        ))
+
+    def whole(value, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    exploration = settings.BANDIT_EXPLORATION
+    if not (
+        whole(settings.SEGMENTS, 1) and whole(settings.EVENTS_PER_REQUEST, 1) and whole(settings.EVENT_FLUSH_BATCH, 1)
+        and whole(settings.STOREFRONT_CACHE_SECONDS, 0)
+        and isinstance(settings.SEGMENT_MIN_EVENTS, (int, float)) and not isinstance(settings.SEGMENT_MIN_EVENTS, bool)
+        and settings.SEGMENT_MIN_EVENTS > 0
+        and isinstance(exploration, (int, float)) and not isinstance(exploration, bool) and 0 <= exploration <= 1
+    ):
+        errors.append(checks.Error(
+            "IMAGEGEN_SEGMENTS, IMAGEGEN_EVENTS_PER_REQUEST and IMAGEGEN_EVENT_FLUSH_BATCH must be whole numbers >= 1, "
+            "IMAGEGEN_STOREFRONT_CACHE_SECONDS >= 0, IMAGEGEN_SEGMENT_MIN_EVENTS > 0 and IMAGEGEN_BANDIT_EXPLORATION "
+            "from 0 to 1.",
+            id="imagegen.E017",
+        ))
+    return errors

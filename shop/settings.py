@@ -152,7 +152,7 @@ IMAGEGEN_EVENT_BUFFER_URL = REDIS_URL or None
 # API rate limits count in the default cache: with more than one web process it must be shared (Redis),
 # or every process keeps its own counts.
 if os.environ.get("CACHE_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}}
+    CACHES = {"default": {"BACKEND": "imagegen.cache.RedisCache", "LOCATION": os.environ["CACHE_URL"]}}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -140,4 +140,60 @@ def test_storefront_load_quick_run_loses_no_event(tmp_path):
     # Beyond the acknowledged ones only the requests in flight when a phase ended (one a connection).
     assert 0 <= events["stored"] - events["acknowledged"] <= 2 * 8 * 10
     assert result["impressions"]["stored_including_warmup"] >= result["impressions"]["gets_answered_during_phases"]
-    assert result["setup"]["variants"] == 8 * 2
+    assert result["setup"]["variants"] + result["setup"]["failed_variants"] == 8 * 2 and result["setup"]["variants"] > 0
+
+
+def test_personalize_quick_run_reports_match_identity_and_ab(tmp_path):
+    import re
+
+    data = demo_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    done = run_script("bench/personalize.py", "--quick", "--data", str(data), "--out", str(out), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    [json_path] = out.glob("*-personalize.json")
+    result = json.loads(json_path.read_text())
+    settings = result["settings"]
+    held_out = result["data"]["held_out_products"]
+    assert held_out >= 1 and result["data"]["browse_products"] >= 1 and len(result["data"]["classes"]) == 2
+
+    shoppers, segments = result["shoppers"], result["segments"]
+    assert shoppers["count"] == settings["shoppers"] and 0 <= shoppers["segmented"] <= shoppers["count"]
+    # The quick run is seeded: some shoppers must click enough for segments, else nothing below is exercised.
+    assert 1 <= len(segments) <= settings["segments"]
+    assert sum(seg["shoppers"] for seg in segments) == shoppers["segmented"]
+    for seg in segments:
+        assert re.fullmatch(r"#[0-9a-f]{6}", seg["colour"]) and len(seg["centroid"]) == 6
+        assert seg["purity"] is None or 0.0 < seg["purity"] <= 1.0
+
+    assert result["variants_made"] + sum(result["variants_failed"].values()) == held_out * len(segments)
+
+    match = result["match"]
+    assert match["pairs"] == shoppers["count"] * held_out
+    assert 0 <= match["pairs_shown_a_variant"] <= match["pairs"]
+    for group in ("all_shoppers", "pairs_with_variant"):
+        for shown in ("original", "personalized"):
+            entry = match[group][shown]
+            assert 0.0 <= entry["match_mean"] <= 1.0, (group, shown)
+            assert math.isclose(entry["ctr_mean"], settings["base_rate"] * entry["match_mean"], abs_tol=1e-3)
+    assert 0.0 <= match["share_variant_matches_better"] <= 1.0
+
+    identity = result["identity"]
+    assert identity["originals"] == held_out and identity["variants"] == result["variants_made"]
+    for key in ("original_accuracy", "original_accuracy_same_products", "variant_accuracy", "variant_agrees_with_original"):
+        assert 0.0 <= identity[key] <= 1.0, key
+    assert identity["target_met"] == (identity["variant_accuracy"] >= 0.9)
+    assert 1 <= result["classifier"]["epochs"] <= result["classifier"]["epochs_asked"]
+
+    ab = result["ab"]
+    assert ab["pairs"] == len(ab["runs"]) >= 1
+    assert ab["converged"] == sum(run["converged_at"] is not None for run in ab["runs"])
+    for run in ab["runs"]:
+        assert sum(run["impressions"].values()) == settings["ab_impressions"]
+        assert all(run["clicks"][arm] <= run["impressions"][arm] for arm in ("original", "variant"))
+        assert run["best"] == max(run["true_ctr"], key=run["true_ctr"].get)
+        assert run["converged_at"] is None or settings["ab_window"] <= run["converged_at"] <= settings["ab_impressions"]
+        assert 0.0 <= run["final_share_of_best"] <= 1.0
+
+    table = json_path.with_suffix(".md").read_text()
+    assert "| original |" in table and "| personalized |" in table

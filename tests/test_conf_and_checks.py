@@ -40,6 +40,10 @@ def test_every_setting_is_documented_in_the_readme():
         ({"IMAGEGEN_THROTTLE_RATES": {"user": "60 a minute"}}, "imagegen.E014"),
         ({"IMAGEGEN_THROTTLE_RATES": {"jobs": "5/fortnight"}}, "imagegen.E014"),
         ({"IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER": 0}, "imagegen.E015"),
+        ({"IMAGEGEN_STOREFRONT_THROTTLE_RATE": "lots"}, "imagegen.E016"),
+        ({"IMAGEGEN_SEGMENTS": 0}, "imagegen.E017"),
+        ({"IMAGEGEN_BANDIT_EXPLORATION": 1.5}, "imagegen.E017"),
+        ({"IMAGEGEN_SEGMENT_MIN_EVENTS": -1}, "imagegen.E017"),
     ],
 )
 def test_system_checks_report_configuration_mistakes(settings, override, error_id):

@@ -489,7 +489,6 @@ def test_a_restore_model_is_validated_on_held_out_photos_and_activated_only_if_i
 
 
 def test_repair_can_find_specks_on_a_plain_backdrop_by_itself_and_refuses_where_that_is_unreliable(make_products):
-    import torch
     from torchvision.transforms.functional import pil_to_tensor
 
     from .test_background import noise_image, specked
@@ -536,3 +535,12 @@ def test_admin_repair_without_marks_skips_products_and_with_detection_queues_the
     )
     assert "Queued 2 repair photos job(s)" in detect.content.decode()
     assert [j.parameters["options"] for j in Job.objects.all()] == [{"detect": "backdrop_specks"}] * 2
+
+
+def test_a_photo_with_no_product_to_cut_out_fails_the_background_job_with_the_reason(make_products):
+    (product,) = make_products({"hat": 1})
+    # A plain grey photo: the border model finds nothing that is not backdrop.
+    product.image.save("blank.png", ContentFile(png_bytes(Image.new("RGB", (120, 90), (128, 128, 128)))), save=True)
+    done = services.execute(services.request_edit(product, "background", send=False).pk)
+    assert done.state == Job.State.FAILED and "could not be cut out" in done.error and "Unexpected" not in done.error
+    assert not GeneratedImage.objects.filter(job=done).exists()

@@ -342,3 +342,17 @@ def test_a_product_with_a_new_photo_gets_its_variants_again(settings, make_produ
         product.image.save("new-photo.jpg", ContentFile(other.read()), save=True)
     queued = Job.objects.filter(state=Job.State.QUEUED, product=product)
     assert queued.count() == 2 and {j.parameters["segment"] for j in queued} == set(Segment.objects.values_list("pk", flat=True))
+
+
+def test_the_storefront_is_throttled_per_address(settings, make_products, unbuffered):
+    (product,) = make_products({"hat": 1})
+    settings.IMAGEGEN_STOREFRONT_THROTTLE_RATE = "5/minute"
+    client = APIClient()
+    codes = [client.get(f"/api/storefront/products/{product.pk}/images/").status_code for _ in range(7)]
+    assert codes == [200] * 5 + [429] * 2
+    refused = client.get(f"/api/storefront/products/{product.pk}/images/")
+    assert 0 < int(refused["Retry-After"]) <= 60
+    other = APIClient(REMOTE_ADDR="10.0.0.9")
+    assert other.get(f"/api/storefront/products/{product.pk}/images/").status_code == 200, "per address"
+    settings.IMAGEGEN_STOREFRONT_THROTTLE_RATE = None
+    assert all(client.get(f"/api/storefront/products/{product.pk}/images/").status_code == 200 for _ in range(10))

@@ -5,7 +5,10 @@ anonymously), and a per-IP limit alone lets one account spread its requests over
 Counters live in Django's default cache, so processes share them only when that cache is shared (Redis):
 with the per-process local-memory cache each web process counts on its own.
 """
-from rest_framework.throttling import SimpleRateThrottle
+import time
+
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from ..conf import DEFAULTS, settings
 
@@ -51,16 +54,37 @@ class JobRequestThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class StorefrontThrottle(SimpleRateThrottle):
-    """The public storefront endpoints, per client address, at ``IMAGEGEN_STOREFRONT_THROTTLE_RATE``."""
+class StorefrontThrottle(BaseThrottle):
+    """The public storefront endpoints, per client address, at ``IMAGEGEN_STOREFRONT_THROTTLE_RATE``.
 
-    scope = "storefront"
+    A counter per fixed window (one atomic increment), not DRF's list of every request's time: that list
+    is read and written whole on every request, and at a storefront's rates it holds thousands of entries.
+    A burst of up to twice the rate across a window boundary is the price."""
 
-    def get_rate(self):
-        return settings.STOREFRONT_THROTTLE_RATE
+    def __init__(self) -> None:
+        self.wait_seconds: float | None = None
 
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+    def allow_request(self, request, view) -> bool:
+        rate = settings.STOREFRONT_THROTTLE_RATE
+        if rate is None:
+            return True
+        limit, period = SimpleRateThrottle.parse_rate(None, rate)  # a pure function that DRF keeps as a method
+        now = time.time()
+        window = int(now // period)
+        key = f"imagegen:throttle:storefront:{self.get_ident(request)}:{window}"
+        cache.add(key, 0, timeout=period + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=period + 1)
+            count = 1
+        if count <= limit:
+            return True
+        self.wait_seconds = (window + 1) * period - now
+        return False
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
 
 
 DEFAULT_THROTTLES = [PerUserThrottle, PerIPThrottle]

@@ -6,6 +6,7 @@ import re
 from django.core.exceptions import ValidationError
 
 from ...models import GeneratedImage
+from ..jobs import JobError
 from .base import Operation
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -65,10 +66,14 @@ def apply(photo, options: dict, segmenter):
     segmenter = segmenter or Segmenter.classical()
     mask = segmenter.mask(photo)
     canvas = (options["size"], options["size"]) if options["size"] else None
-    return on_background(
-        photo, mask, background=_background_value(options), fill=options["fill"], canvas=canvas,
-        shadow=options["shadow"],
-    )
+    try:
+        return on_background(
+            photo, mask, background=_background_value(options), fill=options["fill"], canvas=canvas,
+            shadow=options["shadow"],
+        )
+    except ValueError as exc:
+        # An empty cut-out: the product blends into its backdrop too well for the segmenter.
+        raise JobError(f"The product could not be cut out of this photo ({exc}).") from exc
 
 
 def describe(options: dict) -> str:
