@@ -2,7 +2,7 @@
 every segment are queued again (``services.request_variants`` skips the ones still current), and the
 storefront forgets what it cached of the product."""
 from django.db import transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
 from .conf import settings
 from .services.products import product_model
@@ -30,5 +30,16 @@ def _photo_changed(sender, instance, created: bool, **kwargs) -> None:
     transaction.on_commit(queue)
 
 
+def _variant_deleted(sender, instance, **kwargs) -> None:
+    from .services.storefront import forget_product
+
+    if instance.segment_id is not None:
+        # The storefront must not hand out the URL of a file that is gone.
+        transaction.on_commit(lambda: forget_product(instance.product_id))
+
+
 def connect() -> None:
+    from .models import GeneratedImage
+
     post_save.connect(_photo_changed, sender=product_model(), dispatch_uid="imagegen-variants-follow-product")
+    post_delete.connect(_variant_deleted, sender=GeneratedImage, dispatch_uid="imagegen-storefront-forgets-variant")
