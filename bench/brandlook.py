@@ -60,7 +60,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from mlcore.brandlook.classical import histogram_match, reinhard  # noqa: E402
-from mlcore.brandlook.colour import lab_to_srgb, srgb_to_lab  # noqa: E402
+from mlcore.cielab import lab_to_srgb, srgb_to_lab  # noqa: E402
 from mlcore.brandlook.config import BrandLookConfig  # noqa: E402
 from mlcore.brandlook.distance import image_distance  # noqa: E402
 from mlcore.brandlook.edges import edge_ssim  # noqa: E402

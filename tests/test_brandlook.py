@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from mlcore.brandlook import classical, edges
-from mlcore.brandlook.colour import lab_to_srgb, srgb_to_lab
+from mlcore.cielab import lab_to_srgb, srgb_to_lab
 from mlcore.brandlook.config import BrandLookConfig
 from mlcore.brandlook.distance import image_distance, look_distance
 from mlcore.brandlook.grading import Grade, apply_grade, random_grades

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from .colour import lab_to_srgb, srgb_to_lab
+from ..cielab import lab_to_srgb, srgb_to_lab
 from .images import map_colours
 from .look import Look, look_tensors, statistics_of
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .colour import srgb_to_lab
+from ..cielab import srgb_to_lab
 from .images import rgb_tensor
 from ..background.images import prepare
 

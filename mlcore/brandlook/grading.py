@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from .colour import linear_to_srgb, srgb_to_linear
+from ..cielab import linear_to_srgb, srgb_to_linear
 
 # (low, high) of each parameter; log gains and gammas are drawn uniformly in log space.
 RANGES: dict[str, tuple[float, float]] = {

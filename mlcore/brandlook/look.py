@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from ..background.images import prepare
-from .colour import srgb_to_lab
+from ..cielab import srgb_to_lab
 
 LOOK_VERSION = 1
 LOOK_SPACE = "CIELAB-D65"

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import CheckpointSource
 from ..fitting import EMAModelLoop
-from .colour import srgb_to_lab
+from ..cielab import srgb_to_lab
 from .config import KIND, BrandLookConfig
 from .grading import BRAND, SHOOTING, Grade, apply_grade, random_grades
 from .look import lab_statistics, reference_noise, vector

@@ -1,8 +1,9 @@
 """sRGB <-> linear light <-> CIELAB (D65) on batched tensors, differentiable.
 
 Tensors are channel-first: ``... x 3 x H x W`` (any leading dims, e.g. a batch). sRGB and linear values are
-floats in [0, 1]; CIELAB is L* in [0, 100] and a*, b* roughly in [-128, 127]. The constants are those of
-``mlcore.background.lab`` (IEC 61966-2-1 matrix, D65 white), with the inverse added.
+floats in [0, 1]; CIELAB is L* in [0, 100] and a*, b* roughly in [-128, 127]. IEC 61966-2-1 matrix, D65
+white, as ``mlcore.conditioning.colour`` (one colour in pure Python). Brand look, the background's border
+model and the storefront's taste features all convert through here.
 """
 
 from __future__ import annotations
