@@ -395,6 +395,12 @@ def percent(share: float | None) -> str:
 def markdown(result: dict[str, Any]) -> str:
     m, ident, ab = result["match"], result["identity"], result["ab"]
     lines = [
+        f"# Personalization simulation, {datetime.date.today()}",
+        "",
+        f"Simulated shoppers with hidden backdrop tastes on the clothing test split; {result['machine']['processor']}, "
+        f"{result['machine']['usable_cpus']} CPUs, {result['machine']['device']}. The click model and every setting "
+        "are in the JSON and the script's docstring.",
+        "",
         "| images shown | mean match (all shoppers) | expected CTR (all) | mean match (pairs with a variant) | expected CTR (pairs with a variant) |",
         "| --- | --- | --- | --- | --- |",
     ]
