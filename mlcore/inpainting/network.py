@@ -26,10 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..restoration.network import ResBlock
+from ..patch_unet import PatchUNet, ResBlock
 from .config import InpaintConfig
 
-PATCH = 2
 # The fill of a photo with no visible pixel at all: the middle of [0, 1], the least biased guess.
 HOLE_FILL = 0.5
 # Relaxation steps per pyramid level in ``smooth_fill``: a hole pixel at level k is at most a few level-k
@@ -92,41 +91,22 @@ def network_input(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat([smooth_fill(image, mask), mask], dim=1)
 
 
-class InpaintNet(nn.Module):
+class InpaintNet(PatchUNet):
     """(image N x 3 x H x W in [0, 1], mask N x 1 x H x W, 1 = hole) -> the filled image N x 3 x H x W.
 
     H and W must be multiples of ``config.alignment``."""
 
     def __init__(self, config: InpaintConfig) -> None:
-        super().__init__()
+        super().__init__(
+            4, [config.width * 2**i for i in range(config.levels)], stage=ResBlock,
+            middle=lambda w: nn.Sequential(*(DilatedBlock(w, d) for d in config.dilations)),
+            alignment=config.alignment, head_relu=True,
+        )
         self.config = config
-        widths = [config.width * 2**i for i in range(config.levels)]
-        self.head = nn.Conv2d(4 * PATCH * PATCH, widths[0], 3, padding=1)
-        self.encoders = nn.ModuleList(ResBlock(w) for w in widths[:-1])
-        self.downs = nn.ModuleList(nn.Conv2d(w, 2 * w, 2, stride=2) for w in widths[:-1])
-        self.middle = nn.Sequential(*(DilatedBlock(widths[-1], d) for d in config.dilations))
-        self.ups = nn.ModuleList(nn.Conv2d(2 * w, 4 * w, 1) for w in widths[:-1])
-        self.decoders = nn.ModuleList(ResBlock(w) for w in widths[:-1])
-        self.tail = nn.Conv2d(widths[0], 3 * PATCH * PATCH, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        align = self.config.alignment
-        if image.shape[-1] % align or image.shape[-2] % align:
-            raise ValueError(f"input sides must be multiples of {align}, got {tuple(image.shape[-2:])}")
         x = network_input(image, mask)
-        h = F.relu(self.head(F.pixel_unshuffle(x, PATCH)))
-        skips = []
-        for encoder, down in zip(self.encoders, self.downs, strict=True):
-            h = encoder(h)
-            skips.append(h)
-            h = down(h)
-        h = self.middle(h)
-        for i in reversed(range(len(self.ups))):
-            h = F.pixel_shuffle(self.ups[i](h), 2) + skips[i]
-            h = self.decoders[i](h)
         # Predicted as a correction of the pre-filled input: outside the hole the target is the input itself,
         # which the network then gets for free and the valid term stays small from the start; the last conv
-        # starts at zero (``__init__``), so the untrained network is the push-pull fill.
-        return x[:, :3] + F.pixel_shuffle(self.tail(h), PATCH)
+        # starts at zero, so the untrained network is the push-pull fill.
+        return x[:, :3] + self.correction(x)

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..patch_unet import PATCH, PatchUNet, ResBlock
 from .config import RestorationConfig
 
-PATCH = 2
 # ToneNet's input: the whole photo resized (area average) to this square; global levels need no more.
 PREVIEW_SIZE = 64
 # Per-channel quantiles of the preview that ToneNet reads besides its conv features.
@@ -45,23 +45,11 @@ TONE_PARAMS = 4
 TONE_EPS = 1e-4
 
 
-class ResBlock(nn.Module):
-    """x + conv(relu(conv(x))), 3 x 3 convs, no normalisation."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
-        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
-
-
 def _stage(width: int, blocks: int) -> nn.Sequential:
     return nn.Sequential(*(ResBlock(width) for _ in range(blocks)))
 
 
-class LocalNet(nn.Module):
+class LocalNet(PatchUNet):
     """(tone-corrected image, the image as it came) N x 3 x H x W each -> the restored image (not clipped).
 
     The correction is added to the tone-corrected image. The original is an input too because the tone
@@ -70,34 +58,15 @@ class LocalNet(nn.Module):
     of ``config.alignment``."""
 
     def __init__(self, config: RestorationConfig) -> None:
-        super().__init__()
+        blocks = config.blocks
+        super().__init__(
+            2 * 3, [config.width * 2**i for i in range(config.levels)], stage=lambda w: _stage(w, blocks),
+            middle=lambda w: _stage(w, blocks), alignment=config.alignment,
+        )
         self.config = config
-        widths = [config.width * 2**i for i in range(config.levels)]
-        self.head = nn.Conv2d(2 * 3 * PATCH * PATCH, widths[0], 3, padding=1)
-        self.encoders = nn.ModuleList(_stage(w, config.blocks) for w in widths[:-1])
-        self.downs = nn.ModuleList(nn.Conv2d(w, 2 * w, 2, stride=2) for w in widths[:-1])
-        self.middle = _stage(widths[-1], config.blocks)
-        self.ups = nn.ModuleList(nn.Conv2d(2 * w, 4 * w, 1) for w in widths[:-1])
-        self.decoders = nn.ModuleList(_stage(w, config.blocks) for w in widths[:-1])
-        self.tail = nn.Conv2d(widths[0], 3 * PATCH * PATCH, 3, padding=1)
-        nn.init.zeros_(self.tail.weight)
-        nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-        align = self.config.alignment
-        if x.shape[-1] % align or x.shape[-2] % align:
-            raise ValueError(f"input sides must be multiples of {align}, got {tuple(x.shape[-2:])}")
-        h = self.head(F.pixel_unshuffle(torch.cat([x, original], dim=1), PATCH))
-        skips = []
-        for encoder, down in zip(self.encoders, self.downs, strict=True):
-            h = encoder(h)
-            skips.append(h)
-            h = down(h)
-        h = self.middle(h)
-        for i in reversed(range(len(self.ups))):
-            h = F.pixel_shuffle(self.ups[i](h), 2) + skips[i]
-            h = self.decoders[i](h)
-        return x + F.pixel_shuffle(self.tail(h), PATCH)
+        return x + self.correction(torch.cat([x, original], dim=1))
 
 
 def receptive_field(config: RestorationConfig) -> tuple[int, int]:
