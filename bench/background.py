@@ -29,7 +29,6 @@ Results: <out>/<date>-background[-tag].json and .md, and a PNG of the worst and 
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import json
 import math
@@ -43,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import IMAGE_SUFFIXES, log, machine  # noqa: E402
+from bench.common import DATA, IMAGE_SUFFIXES, fill_defaults, list_classes, log, machine, start_run  # noqa: E402
 
 import mlcore  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import numpy as np  # noqa: E402
@@ -289,7 +288,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/clothing-dataset-small",
+    parser.add_argument("--data", type=Path, default=DATA,
                         help="dataset root holding train/ and test/ (default: %(default)s)")
     parser.add_argument("--minutes", type=float, help="wall-clock training budget of the network (default 8)")
     parser.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads (default 2)")
@@ -306,9 +305,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--save-checkpoint", type=Path, help="also write the trained network's checkpoint here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 classes, few photos, seconds of training")
     args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, QUICK, FULL)
     if args.minutes <= 0 or args.speed_megapixels <= 0 or min(args.threads, args.per_class, args.composites, args.speed_images, args.batch_size) < 1:
         parser.error("--minutes, --threads, --per-class, --composites, --speed-images and --batch-size must be positive")
     return args
@@ -318,14 +315,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     import cv2
 
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
-    today = datetime.date.today().isoformat()
-    stem = f"{today}-background" + (f"-{args.tag}" if args.tag else "")
-    args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join([".venv/bin/python", "bench/background.py", *(argv if argv is not None else sys.argv[1:])])
-    classes = sorted(p.name for p in (args.data / "train").iterdir() if p.is_dir() and not p.name.startswith("."))
-    classes = classes[: args.classes] if args.classes else classes
+    today, stem, command = start_run(args, "background", argv)
+    classes = list_classes(args.data / "train", args.classes)
 
     log("train split: border model on every photo")
     train_files = photos_of(args.data / "train", classes, args.train_per_class)

@@ -36,7 +36,6 @@ Target: mean D after <= half the mean D before, with mean edge SSIM >= 0.9. Resu
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import json
 import math
@@ -53,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import IMAGE_SUFFIXES, log, write_results  # noqa: E402
+from bench.common import DATA, IMAGE_SUFFIXES, fill_defaults, log, start_run, write_results  # noqa: E402
 
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
@@ -291,7 +290,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/clothing-dataset-small",
+    parser.add_argument("--data", type=Path, default=DATA,
                         help="dataset root holding train/ and test/ (default: %(default)s)")
     parser.add_argument("--minutes", type=float, help="wall-clock training budget (default 6)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -304,9 +303,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown-from", type=Path, help="only rewrite the .md next to this result JSON")
     parser.add_argument("--quick", action="store_true", help="smoke run: seconds of training, a few photos")
     args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, QUICK, FULL)
     if args.minutes <= 0 or args.references < 1 or args.photos < 1 or args.threads < 1 or args.speed_repeats < 1:
         parser.error("--minutes, --references, --photos, --threads and --speed-repeats must be positive")
     return args
@@ -318,10 +315,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result = json.loads(args.markdown_from.read_text())
         args.markdown_from.with_suffix(".md").write_text(markdown(result))
         return result
-    torch.set_num_threads(args.threads)
-    today = datetime.date.today().isoformat()
-    args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join([".venv/bin/python", "bench/brandlook.py", *(argv if argv is not None else sys.argv[1:])])
+    today, stem, command = start_run(args, "brandlook", argv)
     log(f"{args.minutes} min of training on {args.threads} threads")
     load_at_start = os.getloadavg()[0]
 
@@ -398,7 +392,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "per_photo": rows,
     }
-    stem = f"{today}-brandlook"
     contact_sheet([[brand_grade(load_image(p)) for p in reference_paths]]).save(args.out / f"{stem}-references.png")
     contact_sheet(sheet_rows).save(args.out / f"{stem}.png")
     write_results(args.out, stem, result, markdown(result))

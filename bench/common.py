@@ -97,3 +97,32 @@ def recreate_database(url: str) -> None:
         )
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "clothing-dataset-small"
+
+
+def fill_defaults(args, quick: dict[str, Any], full: dict[str, Any]):
+    """The options left unset take the --quick run's defaults or the full run's."""
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def start_run(args, name: str, argv: list[str] | None) -> tuple[str, str, str]:
+    """Threads for torch (and OpenCV, where a benchmark uses it), the results folder, and the run's
+    (date, file stem, command line)."""
+    import sys
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    today = datetime.date.today().isoformat()
+    tag = getattr(args, "tag", None)
+    stem = f"{today}-{name}" + (f"-{tag}" if tag else "")
+    command = " ".join([".venv/bin/python", f"bench/{name}.py", *(argv if argv is not None else sys.argv[1:])])
+    return today, stem, command

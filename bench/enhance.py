@@ -27,7 +27,6 @@ Results: <out>/<date>-enhance[-tag].json and .md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import math
 import os
@@ -40,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import list_classes, log, machine, photo_paths, timed, write_results  # noqa: E402
+from bench.common import DATA, fill_defaults, list_classes, log, machine, photo_paths, start_run, timed, write_results  # noqa: E402
 
 import mlcore  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import cv2  # noqa: E402
@@ -276,7 +275,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/clothing-dataset-small",
+    parser.add_argument("--data", type=Path, default=DATA,
                         help="dataset root with train/, validation/ (or none: tune on train) and test/")
     parser.add_argument("--minutes", type=float, help="training wall clock (default 12)")
     parser.add_argument("--threads", type=int, default=2)
@@ -293,9 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tag", help="appended to the result files' stem")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 classes, a few photos, seconds")
     args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, QUICK, FULL)
     if args.minutes <= 0 or args.threads < 1 or args.per_class < 1 or args.tune_per_class < 1:
         parser.error("--minutes, --threads, --per-class and --tune-per-class must be positive")
     return args
@@ -303,13 +300,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
     torch.manual_seed(SEED)
-    today = datetime.date.today().isoformat()
-    stem = f"{today}-enhance" + (f"-{args.tag}" if args.tag else "")
-    args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join([".venv/bin/python", "bench/enhance.py", *(argv if argv is not None else sys.argv[1:])])
+    today, stem, command = start_run(args, "enhance", argv)
 
     classes = list_classes(args.data / "train", args.classes)
     tune_dir = args.data / "validation" if (args.data / "validation").is_dir() else args.data / "train"

@@ -26,7 +26,6 @@ Results: <out>/<date>-inpaint[-tag].json and .md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import math
 import os
@@ -39,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import list_classes, log, machine, photo_paths, timed, write_results  # noqa: E402
+from bench.common import DATA, fill_defaults, list_classes, log, machine, photo_paths, start_run, timed, write_results  # noqa: E402
 
 import mlcore  # noqa: E402,F401  (sets OMP_WAIT_POLICY before torch loads)
 import cv2  # noqa: E402
@@ -246,7 +245,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/clothing-dataset-small",
+    parser.add_argument("--data", type=Path, default=DATA,
                         help="dataset root with train/ and test/ class folders")
     parser.add_argument("--minutes", type=float, help="training wall clock (default 8)")
     parser.add_argument("--threads", type=int, default=2)
@@ -263,9 +262,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--note", help="a remark stored with the results (e.g. another benchmark was running)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 classes, a few photos, seconds")
     args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, QUICK, FULL)
     if args.minutes <= 0 or args.threads < 1 or args.per_class < 1 or args.repeats < 1:
         parser.error("--minutes, --threads, --per-class and --repeats must be positive")
     return args
@@ -273,13 +270,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cv2.setNumThreads(args.threads)
     torch.manual_seed(SEED)
-    today = datetime.date.today().isoformat()
-    stem = f"{today}-inpaint" + (f"-{args.tag}" if args.tag else "")
-    args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join([".venv/bin/python", "bench/inpaint.py", *(argv if argv is not None else sys.argv[1:])])
+    today, stem, command = start_run(args, "inpaint", argv)
 
     classes = list_classes(args.data / "train", args.classes)
     train_paths = photo_paths(args.data / "train", classes, args.train_per_class)

@@ -82,7 +82,7 @@ django.setup()
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench.common import list_classes, log, machine, photo_paths, write_results  # noqa: E402
+from bench.common import DATA, list_classes, log, machine, photo_paths, write_results  # noqa: E402
 from imagegen.conf import settings as imagegen_settings  # noqa: E402
 from imagegen.services import bandit  # noqa: E402
 from imagegen.services.jobs import JobError  # noqa: E402
@@ -91,7 +91,6 @@ from imagegen.services.taste import EVENT_WEIGHTS, backdrop_colour, features_of,
 from mlcore.data import load_image, stack_images  # noqa: E402
 from mlcore.metrics.features import train_feature_extractor  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "clothing-dataset-small"
 LAB_SCALE = torch.tensor([100.0, 128.0, 128.0])  # taste.features_of's scaling of L, a, b
 # Hidden taste clusters (preferred backdrop, CIELAB). Chosen around and beyond the catalogue's own
 # backdrops (test split: L 67 +- 14, a 5 +- 7, b 10 +- 8), so some tastes are visible in what shoppers

@@ -31,7 +31,6 @@ the budget.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
 import math
 import os
@@ -45,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import IMAGE_SUFFIXES, list_classes, log, write_results  # noqa: E402
+from bench.common import DATA, IMAGE_SUFFIXES, fill_defaults, list_classes, log, start_run, write_results  # noqa: E402
 
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
@@ -470,7 +469,7 @@ def parse_kinds(text: str | None) -> list[str]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/clothing-dataset-small",
+    parser.add_argument("--data", type=Path, default=DATA,
                         help="dataset root holding train/ and test/ (default: %(default)s)")
     parser.add_argument("--kinds", help=f"comma-separated, in this order (default: {','.join(default_kinds())})")
     parser.add_argument("--minutes", type=float, help="wall-clock training budget per kind (default 20)")
@@ -489,9 +488,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", action="store_true", help="also write a PNG grid of each kind's samples")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 classes, few photos, seconds per kind")
     args = parser.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, QUICK, FULL)
     try:
         args.kinds = parse_kinds(args.kinds)
     except ValueError as exc:
@@ -505,11 +502,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    today = datetime.date.today().isoformat()
-    stem = f"{today}-quality" + (f"-{args.tag}" if args.tag else "")
-    args.out.mkdir(parents=True, exist_ok=True)
-    command = " ".join([".venv/bin/python", "bench/quality.py", *(argv if argv is not None else sys.argv[1:])])
+    today, stem, command = start_run(args, "quality", argv)
     log(f"kinds {', '.join(args.kinds)}; {args.minutes} min each on {args.threads} threads")
 
     train_dir, test_dir = args.data / "train", args.data / "test"

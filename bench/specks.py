@@ -23,12 +23,11 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import list_classes, log, machine, photo_paths, write_results  # noqa: E402
+from bench.common import DATA, list_classes, log, machine, photo_paths, write_results  # noqa: E402
 from mlcore.background import morphology  # noqa: E402
 from mlcore.background.classical import border_matte  # noqa: E402
 from mlcore.background.specks import PRODUCT_MARGIN, find_backdrop_specks  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "clothing-dataset-small"
 SEED = 0
 
 

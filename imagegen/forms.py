@@ -43,6 +43,12 @@ class TrainGeneratorForm(forms.Form):
 class PhotoEditForm(forms.Form):
     """The form of a photo operation: the same ``options()`` for every selected product."""
 
+    template = "admin/imagegen/confirm_action.html"
+
+    def page_context(self, queryset) -> dict:
+        """What the confirmation page shows besides the form."""
+        return {}
+
     def options(self) -> dict:
         raise NotImplementedError
 
@@ -145,6 +151,16 @@ class RepairForm(PhotoEditForm):
     )
 
     MASK_PREFIX = "data:image/png;base64,"
+    template = "admin/imagegen/repair_photos.html"
+    # Painting is one photo at a time: beyond this many selected products the page offers the rectangle only.
+    PAINTABLE_PHOTOS = 20
+
+    def page_context(self, queryset) -> dict:
+        """(product, URL of its photo) to paint a mask on, for the first PAINTABLE_PHOTOS products with one."""
+        from .services import primary_photo_url
+
+        pairs = ((product, primary_photo_url(product)) for product in queryset[: self.PAINTABLE_PHOTOS])
+        return {"photos": [(product, url) for product, url in pairs if url]}
 
     def clean(self):
         data = super().clean()

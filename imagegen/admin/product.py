@@ -56,20 +56,6 @@ def _edit_action(operation: str, form_class, *, name: str, title: str, button: s
     return action
 
 
-# Painting a mask is one photo at a time: beyond this many selected products the page offers the rectangle only.
-PAINTABLE_PHOTOS = 20
-
-
-def _paintable_photos(queryset) -> list[tuple]:
-    """(product, URL of its photo) to paint a repair mask on, for the first PAINTABLE_PHOTOS products."""
-    photos = []
-    for product in queryset[:PAINTABLE_PHOTOS]:
-        url = services.primary_photo_url(product)
-        if url:
-            photos.append((product, url))
-    return photos
-
-
 def _jobs_link(label: str):
     return format_html('<a href="{}">{}</a>', reverse("admin:imagegen_job_changelist"), label)
 
@@ -164,10 +150,10 @@ class ImagegenProductAdminMixin:
         (``form.request_for``), are named, not queued."""
         form = form_class(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
-            extra = {}
-            if getattr(form_class, "MASK_PREFIX", None):
-                extra = {"template": "admin/imagegen/repair_photos.html", "photos": _paintable_photos(queryset)}
-            return _confirmation(self, request, queryset, form, title=title, action=action, button=button, **extra)
+            return _confirmation(
+                self, request, queryset, form, title=title, action=action, button=button, template=form.template,
+                **form.page_context(queryset),
+            )
         jobs, skipped, unmarked = [], [], []
         try:
             # All or none of the products that have a photo: a refusal half-way leaves nothing queued.

@@ -41,17 +41,15 @@ def request_edit(
         if not primary_photo_name(product):
             raise ValidationError({"source_photo": "This product has no photo to edit; upload one first."})
         source = {"type": "product"}
-    extra = {"segment": segment.pk} if segment is not None else {}
-    if mask is None:
-        parameters = {"operation": op.name, "options": op.clean(dict(options or {})), "source": source, **extra}
-        return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
-    # Decoded before any transaction opens; the stored mask goes again if the job is not created.
-    checked = masks.read_mask(mask, masks.photo_size_of(*source_file(product, source)))
+    # Decoded before any transaction opens; a stored mask goes again if the job is not created.
+    checked = masks.read_mask(mask, masks.photo_size_of(*source_file(product, source))) if mask is not None else None
     with atomic_files() as batch:
-        stored = masks.store(batch, imagegen_storage(), product.pk, checked)
-        parameters = {
-            "operation": op.name, "options": op.clean({**(options or {}), "mask": stored}), "source": source, **extra,
-        }
+        options = dict(options or {})
+        if checked is not None:
+            options["mask"] = masks.store(batch, imagegen_storage(), product.pk, checked)
+        parameters = {"operation": op.name, "options": op.clean(options), "source": source}
+        if segment is not None:
+            parameters["segment"] = segment.pk
         return create_job(Job.Kind.EDIT, product=product, parameters=parameters, user=user, send=send)
 
 
