@@ -1,6 +1,8 @@
 """Brand look: map the photo to the colour and tone of a few reference photos the shop picked (the primary
 photos of reference products), keeping shape and detail (``mlcore.brandlook``: image-adaptive colour
 lookup tables trained on the shop's own photos)."""
+from functools import lru_cache
+
 from django.core.exceptions import ValidationError
 
 from ...models import GeneratedImage
@@ -36,13 +38,25 @@ def clean(options: dict) -> dict:
 
 def prepare(options: dict) -> dict:
     """The look of the reference products' photos, read when the job runs."""
+    from ..editing import primary_photo_name
+    from ..products import product_model
+
+    references = product_model().objects.filter(pk__in=options["references"]).order_by("pk")
+    return {**options, "look": _look_of(tuple((p.pk, primary_photo_name(p)) for p in references))}
+
+
+@lru_cache(maxsize=32)
+def _look_of(references: tuple[tuple[int, str], ...]):
+    """Kept per worker process: one action over many products queues one job each with the same references,
+    and each would otherwise read and decode the same photos again. A replaced photo has a new name, so a
+    new key. The look is plain numbers and only read."""
     from mlcore.brandlook.look import look_of
 
     from ..editing import read_primary_photo
     from ..products import product_model
 
-    photos = [read_primary_photo(product) for product in product_model().objects.filter(pk__in=options["references"])]
-    return {**options, "look": look_of(photos)}
+    products = {p.pk: p for p in product_model().objects.filter(pk__in=[pk for pk, _ in references])}
+    return look_of([read_primary_photo(products[pk]) for pk, _ in references if pk in products])
 
 
 def apply(photo, options: dict, brand_look):
