@@ -34,10 +34,11 @@ demo: venv
 serve: venv
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-# A GPU worker for deployments with REDIS_URL set (one process per GPU); on one machine it also takes the
-# light "default" queue (what `celery -A shop beat` sends: reconciler, event flush, segments).
+# One worker for every queue, for a single machine with REDIS_URL set: GPU inference ("gpu"), training
+# ("train") and the light "default" queue (bulk expansion and what `celery -A shop beat` sends). A fleet
+# runs one worker per queue instead (README "Workers").
 worker: venv
-	$(VENV)/bin/celery -A shop worker -Q gpu,default --concurrency 1 --loglevel INFO
+	$(VENV)/bin/celery -A shop worker -Q gpu,train,default --concurrency 1 --loglevel INFO
 
 # Everything on the real parts: PostgreSQL, Redis, a real Celery worker, Debian's chromium.
 test: venv

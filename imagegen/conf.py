@@ -24,8 +24,12 @@ DEFAULTS: dict[str, Any] = {
     "PRODUCT_TEXT_FIELDS": ("name",),
     # JSON field holding attributes such as colour, material and pattern, or None.
     "PRODUCT_ATTRIBUTES_FIELD": None,
-    # Celery queue that runs generation and training (the GPU workers consume it).
+    # Celery queues (README "Workers"): QUEUE takes GPU inference (generate and edit jobs, gathered into
+    # batched forward passes), TRAIN_QUEUE training jobs (long; one per GPU), LIGHT_QUEUE the CPU-only work
+    # (expanding bulk operations, the reconciler, storefront events and segments).
     "QUEUE": "gpu",
+    "TRAIN_QUEUE": "train",
+    "LIGHT_QUEUE": "default",
     # Seconds before a task is asked to stop (SoftTimeLimitExceeded), then killed.
     "TASK_SOFT_TIME_LIMIT": 3300,
     "TASK_TIME_LIMIT": 3600,

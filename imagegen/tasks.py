@@ -17,6 +17,19 @@ def run_job(job_id: int) -> None:
     services.execute(job_id)
 
 
+@shared_task(
+    name="imagegen.run_jobs",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=settings.TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.TASK_TIME_LIMIT,
+)
+def run_jobs(job_ids: list[int]) -> None:
+    """A batch of jobs in one task (bulk operations): one message, not one per product."""
+    services.execute_many(job_ids)
+
+
 @shared_task(name="imagegen.reconcile_jobs", ignore_result=True)
 def reconcile_jobs() -> dict:
     """Periodic (Celery beat): send again the jobs a broker outage or a dead worker left behind."""

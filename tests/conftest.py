@@ -102,7 +102,7 @@ def worker_media(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, redis_url, worker_media, output_dir):
-    """A real `celery worker` process on the `gpu` queue, on Redis and on the test database."""
+    """A real `celery worker` process on the `gpu` and `train` queues, on Redis and on the test database."""
     import redis
     from django.db import connection
 
@@ -119,7 +119,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, redis_url, worker_
         )
 
 
-def start_worker(redis_url: str, media: Path, log_path: Path, *, name: str, queue: str = "gpu", env: dict | None = None):
+def start_worker(redis_url: str, media: Path, log_path: Path, *, name: str, queue: str = "gpu,train", env: dict | None = None):
     """Start a real `celery worker` process on the test database and wait until it answers a ping."""
     from django.db import connection
 

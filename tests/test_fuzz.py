@@ -45,6 +45,7 @@ def fuzz_queue(settings, redis_url):
 
     name = f"imagegen-fuzz-{os.getpid()}"
     settings.IMAGEGEN_QUEUE = name
+    settings.IMAGEGEN_TRAIN_QUEUE = name
     queue = Queue(name, Exchange(name), routing_key=name)
     yield queue
     with app.connection_for_write() as conn:

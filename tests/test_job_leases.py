@@ -110,6 +110,7 @@ def test_a_sigkilled_worker_s_job_is_finished_by_another_worker_exactly_once(
     sends the job again and worker B finishes it: one model version, two attempts."""
     queue = "gpu-faults"
     settings.IMAGEGEN_QUEUE = queue
+    settings.IMAGEGEN_TRAIN_QUEUE = queue
     lease = {"IMAGEGEN_JOB_LEASE_SECONDS": "3"}
     a = start_worker(redis_url, worker_media, output_dir / "worker-a.log", name="imagegen-a@%h", queue=queue, env=lease)
     products = make_products({"dress": 5, "hat": 4})

@@ -60,6 +60,7 @@ def test_models_load_once_per_worker_process_and_memory_exhaustion_does_not_stop
 ):
     queue = "gpu-memory"
     settings.IMAGEGEN_QUEUE = queue
+    settings.IMAGEGEN_TRAIN_QUEUE = queue
     settings.IMAGEGEN_MAX_IMAGES_PER_JOB = 2048
     log = output_dir / "worker-memory.log"
     # A fixed mmap threshold makes glibc give large freed blocks back at once, so the address space the

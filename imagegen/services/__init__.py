@@ -8,7 +8,7 @@ from .generation import request_generation
 from .personalize import request_variants
 from .shoppers import flush_events, opt_out, record_events
 from .taste import assign_new_shoppers, refresh_segments
-from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute
+from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute, execute_many
 from .photo_models import request_photo_model_training
 from .model_registry import activate, deactivate, version_for
 from .reconcile import reconcile
@@ -28,6 +28,7 @@ __all__ = [
     "cancel",
     "deactivate",
     "execute",
+    "execute_many",
     "flush_events",
     "images_visible_to",
     "normalise_upload",

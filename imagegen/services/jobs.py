@@ -91,20 +91,27 @@ def _check_active_jobs(user) -> None:
 
 def enqueue(job: Job) -> None:
     """Send the job's id to its queue after commit, so a worker never looks for a row not yet visible."""
-    job_id = job.pk
-    transaction.on_commit(lambda: send(job_id))
+    job_id, kind = job.pk, job.kind
+    transaction.on_commit(lambda: send(job_id, kind))
 
 
-def send(job_id: int) -> bool:
+def queue_for(kind: str) -> str:
+    """The Celery queue of a job kind: training has its own (long jobs, one per GPU), the rest is inference."""
+    return settings.TRAIN_QUEUE if kind == Job.Kind.TRAIN else settings.QUEUE
+
+
+def send(job_id: int, kind: str | None = None) -> bool:
     """Hand a job id to the broker now; False (logged) when the broker cannot be reached.
 
     The job is stored either way: the reconciler sends queued jobs nobody claimed once the broker is back,
     so a broker outage delays work instead of failing the request that asked for it."""
     from ..tasks import run_job
 
+    if kind is None:
+        kind = Job.objects.values_list("kind", flat=True).get(pk=job_id)
     try:
         # No publish retries: a web request must not hang on a dead broker; the reconciler retries.
-        run_job.apply_async(args=[job_id], queue=settings.QUEUE, retry=False)
+        run_job.apply_async(args=[job_id], queue=queue_for(kind), retry=False)
     except Exception as exc:  # kombu raises OperationalError, redis-py its own ConnectionError
         logger.warning("job %s stays queued, the broker is unreachable: %s", job_id, exc)
         return False
@@ -243,3 +250,15 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job 
         release_memory()
     job.refresh_from_db()
     return job
+
+
+def execute_many(job_ids: list[int]) -> list[Job]:
+    """Run several jobs in this process (one Celery task of a batch); returns the ones that were claimed.
+
+    Each job is claimed, fenced and finished on its own, exactly as ``execute`` does."""
+    done = []
+    for job_id in job_ids:
+        job = execute(job_id)
+        if job is not None:
+            done.append(job)
+    return done

@@ -27,10 +27,10 @@ def stale_jobs():
 def reconcile() -> dict[str, int]:
     """Send every stale job again; returns how many were sent and how many could not be (broker down)."""
     sent = unsent = 0
-    for job_id in stale_jobs().values_list("pk", flat=True):
+    for job_id, kind in stale_jobs().values_list("pk", "kind"):
         # Touch the row first, so the next run waits its turn again instead of sending it every minute.
         Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(updated_at=timezone.now())
-        if send(job_id):
+        if send(job_id, kind):
             sent += 1
         else:
             unsent += 1
