@@ -7,10 +7,12 @@ the features of the images they looked at, clicked, carted and bought; k-means (
 the shoppers into ``IMAGEGEN_SEGMENTS`` segments. A refresh keeps each segment's index where its new
 centroid is nearest its old one, so variants made for a segment stay meaningful.
 """
+from __future__ import annotations
+
 import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import torch
 from django.db import transaction
 from django.db.models import Model
 from PIL import Image
@@ -18,6 +20,9 @@ from PIL import Image
 from ..conf import settings
 from ..models import GeneratedImage, Segment, Shopper, ShopperEvent
 from .products import field_at, product_model
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,8 @@ KMEANS_ITERATIONS = 50
 
 def features_of(image: Image.Image) -> list[float]:
     """The taste-space features of a photo or variant (see ``FEATURES``)."""
+    import torch  # here, not at the top: a web process that only records events never loads torch
+
     from mlcore.background.lab import srgb_to_lab
     from torchvision.transforms.functional import pil_to_tensor
 
@@ -72,6 +79,8 @@ def variant_features(image: GeneratedImage) -> tuple[float, ...] | None:
 
 def shopper_tastes(shopper_ids: list[int] | None = None) -> dict[int, tuple[list[float], float]]:
     """{shopper id: (taste vector, total event weight)} of shoppers with events (all, or ``shopper_ids``)."""
+    import torch  # here, not at the top: a web process that only records events never loads torch
+
     events = ShopperEvent.objects.exclude(kind="impression").select_related("image")
     if shopper_ids is not None:
         events = events.filter(shopper_id__in=shopper_ids)
@@ -92,6 +101,8 @@ def shopper_tastes(shopper_ids: list[int] | None = None) -> dict[int, tuple[list
 
 def kmeans(points: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(centroids k' x D, assignment N) by k-means with k-means++ seeding; k' = min(k, distinct points)."""
+    import torch  # here, not at the top: a web process that only records events never loads torch
+
     generator = torch.Generator().manual_seed(seed)
     k = min(k, len(torch.unique(points, dim=0)))
     centroids = points[torch.randint(len(points), (1,), generator=generator)]
@@ -112,6 +123,8 @@ def kmeans(points: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch
 
 def _stable_order(new: torch.Tensor, old: dict[int, list[float]]) -> list[int]:
     """For each new centroid, the index it takes: the nearest free old index first, then fresh ones."""
+    import torch  # here, not at the top: a web process that only records events never loads torch
+
     indexes: list[int | None] = [None] * len(new)
     free = dict(old)
     pairs = sorted(
@@ -127,6 +140,8 @@ def _stable_order(new: torch.Tensor, old: dict[int, list[float]]) -> list[int]:
 
 def refresh_segments(seed: int = 0) -> dict:
     """Group the shoppers with enough events into segments; the rest keep none (default images)."""
+    import torch  # here, not at the top: a web process that only records events never loads torch
+
     shoppers = dict(Shopper.objects.filter(opted_out=False).values_list("pk", "key"))
     tastes = {sid: t for sid, t in shopper_tastes(list(shoppers)).items() if t[1] >= settings.SEGMENT_MIN_EVENTS}
     with transaction.atomic():
@@ -157,6 +172,8 @@ def refresh_segments(seed: int = 0) -> dict:
 
 def assign_new_shoppers() -> int:
     """Put shoppers without a segment who now have enough events into the nearest existing segment."""
+    import torch  # here, not at the top: a web process that only records events never loads torch
+
     segments = list(Segment.objects.all())
     if not segments:
         return 0
@@ -171,6 +188,8 @@ def assign_new_shoppers() -> int:
 
 def backdrop_colour(segment: Segment) -> str:
     """The segment's preferred backdrop as "#rrggbb" (its centroid's backdrop colour, from CIELAB)."""
+    import torch  # here, not at the top: a web process that only records events never loads torch
+
     from mlcore.background.lab import lab_to_srgb
 
     scale = torch.tensor([100.0, 128.0, 128.0])
