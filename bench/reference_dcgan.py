@@ -89,8 +89,10 @@ def endless(loader: Iterable) -> Iterator:
 class ReferenceDCGAN:
     """Networks, optimisers and the training step of the textbook loop. Seed torch before building it."""
 
-    def __init__(self) -> None:
-        self.generator, self.discriminator = reference_networks()
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        # As pytorch/examples does with --cuda: networks and each batch on the device, noise drawn there.
+        self.device = torch.device(device)
+        self.generator, self.discriminator = (net.to(self.device) for net in reference_networks())
         self.criterion = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=LR, betas=BETAS)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=LR, betas=BETAS)
@@ -99,11 +101,12 @@ class ReferenceDCGAN:
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One discriminator and one generator update on a batch of real images in [-1, 1]."""
         netG, netD, criterion = self.generator, self.discriminator, self.criterion
+        real = real.to(self.device, non_blocking=True)
         netD.zero_grad()
         out = netD(real).view(-1)
         errD_real = criterion(out, torch.ones_like(out))
         errD_real.backward()
-        fake = netG(torch.randn(len(real), NZ, 1, 1))
+        fake = netG(torch.randn(len(real), NZ, 1, 1, device=self.device))
         out = netD(fake.detach()).view(-1)
         errD_fake = criterion(out, torch.zeros_like(out))
         errD_fake.backward()

@@ -575,3 +575,33 @@ def test_gpu_worker_runs_celery_on_the_gpu_queue_one_process():
 def test_web_service_runs_gunicorn():
     argv = command_of("web")
     assert argv[0] == "gunicorn" and argv[1].startswith("shop.wsgi")
+
+
+def _queues_of(name: str) -> list[str]:
+    argv = command_of(name)
+    assert argv[:4] == ["celery", "-A", "shop", "worker"], argv
+    return argv[argv.index("-Q") + 1].split(",")
+
+
+def test_every_imagegen_queue_has_a_worker_and_training_has_its_own_gpu():
+    from imagegen.conf import DEFAULTS
+
+    all_services = services()
+    workers = {
+        name: _queues_of(name) for name, service in all_services.items()
+        if "build" in service and command_of(name)[:4] == ["celery", "-A", "shop", "worker"]
+    }
+    consumed = {queue for queues in workers.values() for queue in queues}
+    for setting in ("QUEUE", "TRAIN_QUEUE", "LIGHT_QUEUE"):
+        assert DEFAULTS[setting] in consumed, f"no worker consumes IMAGEGEN_{setting} ({DEFAULTS[setting]!r})"
+    assert workers["train-worker"] == ["train"] and workers["gpu-worker"] == ["gpu"]
+    train = all_services["train-worker"]
+    argv = command_of("train-worker")
+    assert argv[argv.index("--concurrency") + 1] == "1", "one training process per GPU"
+    gpus = {
+        name: [d for d in all_services[name]["deploy"]["resources"]["reservations"]["devices"] if d.get("driver") == "nvidia"]
+        for name in ("gpu-worker", "train-worker")
+    }
+    assert gpus["train-worker"][0].get("device_ids") == ["1"], "training must not share inference's GPU 0"
+    assert environment(all_services["gpu-worker"]).get("IMAGEGEN_WARM_MODELS") == "1"
+    assert train["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
