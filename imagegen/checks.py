@@ -216,3 +216,34 @@ def check_storefront(app_configs=None, **kwargs):
             id="imagegen.E017",
         ))
     return errors
+
+
+@checks.register()
+def check_inference(app_configs=None, **kwargs):
+    from mlcore.inference_options import CHANNELS_LAST, COMPILE_MODES, PRECISIONS
+
+    errors = []
+    batch, wait = settings.INFERENCE_MAX_BATCH, settings.INFERENCE_BATCH_WAIT
+    if not (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1) or not (
+        isinstance(wait, (int, float)) and not isinstance(wait, bool) and 0 <= wait <= 10
+    ):
+        errors.append(checks.Error(
+            f"IMAGEGEN_INFERENCE_MAX_BATCH must be a whole number >= 1 (it is {batch!r}) and "
+            f"IMAGEGEN_INFERENCE_BATCH_WAIT a number of seconds from 0 to 10 (it is {wait!r}).",
+            hint="IMAGEGEN_INFERENCE_MAX_BATCH = 1 switches batching off; the wait delays a lone job by as much.",
+            id="imagegen.E018",
+        ))
+    if settings.INFERENCE_PRECISION not in PRECISIONS or settings.INFERENCE_CHANNELS_LAST not in CHANNELS_LAST:
+        errors.append(checks.Error(
+            f"IMAGEGEN_INFERENCE_PRECISION must be one of {', '.join(PRECISIONS)} (it is "
+            f"{settings.INFERENCE_PRECISION!r}) and IMAGEGEN_INFERENCE_CHANNELS_LAST one of {', '.join(CHANNELS_LAST)} "
+            f"(it is {settings.INFERENCE_CHANNELS_LAST!r}).",
+            id="imagegen.E019",
+        ))
+    if settings.INFERENCE_COMPILE not in COMPILE_MODES:
+        errors.append(checks.Error(
+            f"IMAGEGEN_INFERENCE_COMPILE is {settings.INFERENCE_COMPILE!r}, not one of {', '.join(COMPILE_MODES)}.",
+            hint="Leave it \"off\" unless bench/inference.py measures a mode faster on the workers' device.",
+            id="imagegen.E020",
+        ))
+    return errors

@@ -59,6 +59,20 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_FORMATS": ("JPEG", "PNG", "WEBP", "GIF"),
     # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     "DEVICE": "auto",
+    # --- Inference on the GPU workers (services.batching, mlcore.inference) ---
+    # Most images in one forward pass. A worker running a generate job also claims other queued generate
+    # jobs of the same kind, oldest first, up to this many images, and makes them in one pass per model
+    # version. 1 switches the gathering off (one job per pass).
+    "INFERENCE_MAX_BATCH": 64,
+    # Seconds a worker waits for more generate jobs to arrive before it runs a pass that is not full.
+    "INFERENCE_BATCH_WAIT": 0.05,
+    # "auto" (bf16 autocast on a CUDA GPU that supports it, fp32 on the CPU), "fp32" or "bf16" (CUDA only).
+    "INFERENCE_PRECISION": "auto",
+    # Channels-last memory for the generating network: "auto" (on CUDA), "on" or "off".
+    "INFERENCE_CHANNELS_LAST": "auto",
+    # torch.compile the generating network: "off", "default", "reduce-overhead" (CUDA graphs) or
+    # "max-autotune". Off until bench/inference.py measures it faster on the worker's own device.
+    "INFERENCE_COMPILE": "off",
     # Generator kinds that can be trained and used.
     "KINDS": ("cgan", "vae", "cvae", "tcgan", "ddpm"),
     "DEFAULT_KIND": "cgan",

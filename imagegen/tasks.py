@@ -14,7 +14,8 @@ from .conf import settings
     time_limit=settings.TASK_TIME_LIMIT,
 )
 def run_job(job_id: int) -> None:
-    services.execute(job_id)
+    # gather: a generate job takes queued ones of its kind into its forward passes (services.batching).
+    services.execute(job_id, gather=True)
 
 
 @shared_task(
@@ -27,7 +28,7 @@ def run_job(job_id: int) -> None:
 )
 def run_jobs(job_ids: list[int]) -> None:
     """A batch of jobs in one task (bulk operations): one message, not one per product."""
-    services.execute_many(job_ids)
+    services.execute_many(job_ids, gather=True)
 
 
 @shared_task(name="imagegen.reconcile_jobs", ignore_result=True)

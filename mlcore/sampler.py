@@ -11,7 +11,7 @@ from .checkpoint import CheckpointSource, load_checkpoint
 from .config import GANConfig
 from .devices import resolve_device
 from .networks import Discriminator, Generator
-from .sampling import CHUNK, SamplerBase, tensor_to_images
+from .sampling import SamplerBase, tensor_to_images
 
 __all__ = ["Sampler", "tensor_to_images"]
 
@@ -66,11 +66,7 @@ class Sampler(SamplerBase):
         )
 
     def _forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        chunks = [
-            self.generator(z[i : i + CHUNK].to(self.device), labels[i : i + CHUNK].to(self.device)).cpu()
-            for i in range(0, len(labels), CHUNK)
-        ]
-        return torch.cat(chunks)
+        return self.fast.run(self.generator, z, labels)
 
     @torch.inference_mode()
     def score(

@@ -15,10 +15,11 @@ from torchvision.transforms.functional import to_pil_image
 from .checkpoint import load_checkpoint
 from .data import stack_images
 from .fitting import build_seeded
+from .inference import DEFAULT_CHUNK, FastPath, InferenceOptions
 from .objectives import sample_noise
 
 # Generation runs in fixed-size chunks so memory stays bounded for large counts.
-CHUNK = 64
+CHUNK = DEFAULT_CHUNK
 # Generated images remember their class here, so score() can use it.
 CLASS_INFO_KEY = "mlcore_class"
 
@@ -87,6 +88,12 @@ class SamplerBase:
         self.package_version = package_version
         self.step = step
         self.device = device
+        self.fast = FastPath(device)
+
+    def set_inference(self, options: InferenceOptions) -> None:
+        """Run the generating network with ``options`` from now on (bf16, channels-last, compile on CUDA;
+        the CPU stays fp32 unless channels-last or compile are asked for)."""
+        self.fast = FastPath(self.device, options)
 
     def _pixels(self, images: list[Image.Image]) -> torch.Tensor:
         """Images fitted into the model's square like training photos, as floats in [-1, 1]."""
@@ -151,7 +158,6 @@ class SamplerBase:
             raise ValueError(f"count must be an int >= 1, got {count!r}")
         return tag_class(tensor_to_images(self.generate_tensor([index] * count, seed)), class_name)
 
-    @torch.inference_mode()
     def generate_for(
         self,
         seeds: Sequence[int],
@@ -168,11 +174,29 @@ class SamplerBase:
         """
         if not seeds:
             raise ValueError("seeds must not be empty")
-        count = len(seeds)
-        ids = self.config.condition_ids([category] * count, [dict(attributes or {})] * count, [text or ""] * count)
+        description = {"category": category, "attributes": attributes, "text": text}
+        return self.generate_each(seeds, [description] * len(seeds))
+
+    @torch.inference_mode()
+    def generate_each(self, seeds: Sequence[int], conditions: Sequence[Mapping]) -> list[Image.Image]:
+        """One image per (seed, condition) pair in one batched pass, where each condition is a mapping with
+        ``category``, ``attributes`` and ``text`` (any may be missing), so images of different products
+        share a pass. Image i equals ``generate_for([seeds[i]], **conditions[i])`` up to float rounding of
+        batched kernels."""
+        if not seeds:
+            raise ValueError("seeds must not be empty")
+        if len(conditions) != len(seeds):
+            raise ValueError("conditions must give one description per seed")
+        categories = [c.get("category") for c in conditions]
+        ids = self.config.condition_ids(
+            categories, [dict(c.get("attributes") or {}) for c in conditions], [c.get("text") or "" for c in conditions]
+        )
         z = torch.cat([sample_noise(1, self.config.z_dim, seed) for seed in seeds])
         images = tensor_to_images(self._forward(z, ids))
-        return tag_class(images, category) if category is not None else images
+        for image, category in zip(images, categories):
+            if category is not None:
+                image.info[CLASS_INFO_KEY] = category
+        return images
 
     def generate_seeds(self, class_name: str, seeds: Sequence[int]) -> list[Image.Image]:
         """One image of ``class_name`` per seed (``generate_for`` with the category alone)."""

@@ -191,6 +191,9 @@ IMAGEGEN_JOB_LEASE_SECONDS = int(os.environ.get("IMAGEGEN_JOB_LEASE_SECONDS", 12
 IMAGEGEN_RECONCILE_QUEUED_AFTER = int(os.environ.get("IMAGEGEN_RECONCILE_QUEUED_AFTER", 120))
 if os.environ.get("IMAGEGEN_DEVICE"):
     IMAGEGEN_DEVICE = os.environ["IMAGEGEN_DEVICE"]
+# Images one forward pass of a generate worker may hold (cross-job batching); 1 switches gathering off.
+if os.environ.get("IMAGEGEN_INFERENCE_MAX_BATCH"):
+    IMAGEGEN_INFERENCE_MAX_BATCH = int(os.environ["IMAGEGEN_INFERENCE_MAX_BATCH"])
 
 LOGGING = {
     "version": 1,

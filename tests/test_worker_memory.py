@@ -65,7 +65,8 @@ def test_models_load_once_per_worker_process_and_memory_exhaustion_does_not_stop
     log = output_dir / "worker-memory.log"
     # A fixed mmap threshold makes glibc give large freed blocks back at once, so the address space the
     # limit counts is what the process really uses (by default freed blocks up to 32 MB stay mapped).
-    env = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+    # The 2,048 images of one job may share a forward pass (cross-job batching caps passes at 64 by default).
+    env = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "IMAGEGEN_INFERENCE_MAX_BATCH": "2048"}
     proc = start_worker(redis_url, worker_media, log, name="imagegen-memory@%h", queue=queue, env=env)
     try:
         product = trained_version.test_products[0]

@@ -1,10 +1,12 @@
 """Generating images for a product with the active model of its category, and attaching them."""
 import logging
+import uuid
+from dataclasses import dataclass
 
 from django.db.models import Model
 
 from ..conf import settings
-from ..models import GeneratedImage, Job
+from ..models import GeneratedImage, Job, ModelVersion
 from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .memory import shrinking_batches
@@ -32,13 +34,29 @@ def request_generation(
     return create_job(Job.Kind.GENERATE, product=product, parameters=parameters, user=user, send=send)
 
 
-def run(job: Job, progress: ProgressReporter) -> None:
-    """Runner for generate jobs (called by services.jobs.execute)."""
+@dataclass
+class Plan:
+    """What a generate job makes: its seeds, its product's conditions and the model version that serves them."""
+
+    job: Job
+    kind: str
+    seeds: list[int]
+    conditions: dict
+    version: ModelVersion
+
+    @property
+    def category(self) -> str:
+        return self.conditions["category"]
+
+
+def plan(job: Job) -> Plan | None:
+    """The job's plan; None when an earlier attempt already attached its images. ``JobError`` (the job's
+    own failure, with what to do about it) when its product, category or model is missing."""
     if job.product_id is None:
         raise JobError("The product of this job no longer exists.")
     if job.images.exists():
         # An earlier attempt attached its images and died before marking the job done.
-        return
+        return None
     params = job.parameters
     kind, count, seed = params["kind"], int(params["count"]), int(params["seed"])
     conditions = product_conditions(job.product)
@@ -51,31 +69,33 @@ def run(job: Job, progress: ProgressReporter) -> None:
             f"No trained generator covers the category “{category}” yet. Select some “{category}” "
             "products in the admin and run “Train generator on selected products” first."
         )
-    progress(10, f"Loading {version}")
-    sampler = load_sampler(version)
-    progress(30, f"Generating {count} images")
-    seeds = [seed + i for i in range(count)]
+    return Plan(job=job, kind=kind, seeds=[seed + i for i in range(count)], conditions=conditions, version=version)
 
-    def generate(batch: int) -> tuple[list, list[float]]:
-        # Each image depends on its own seed only, so smaller batches after running out of memory give
-        # the same pictures.
-        images, scores = [], []
-        for start in range(0, count, batch):
-            # Kinds that read attributes and text get the product's own; class-only kinds use the category.
-            chunk = sampler.generate_for(seeds[start : start + batch], **conditions)
-            images += chunk
-            scores += list(sampler.score(chunk, category))
-        return images, scores
 
-    images, scores = shrinking_batches(
-        generate, count, smallest=1,
-        on_retry=lambda big, small, why: progress(30, f"{why} generating {big} at once; now {small} at a time"),
-    )
+def generate_passes(sampler, seeds: list[int], conditions: list[dict], owners: list[int], batch: int) -> tuple[list, list[float], list[dict]]:
+    """Images and scores for ``seeds`` (each with its own conditions), in forward passes of at most ``batch``
+    images, and per image where it was made: ``{"pass": id, "pass_images": n, "pass_jobs": k}`` (``owners``
+    names each image's job). Each image depends on its own seed and conditions only, so smaller passes after
+    running out of memory give the same pictures."""
+    images, scores, passes = [], [], []
+    for start in range(0, len(seeds), batch):
+        part = slice(start, start + batch)
+        # Kinds that read attributes and text get each product's own; class-only kinds use the category.
+        chunk = sampler.generate_each(seeds[part], conditions[part])
+        images += chunk
+        scores += list(sampler.score(chunk, [c["category"] for c in conditions[part]]))
+        where = {"pass": uuid.uuid4().hex[:12], "pass_images": len(chunk), "pass_jobs": len(set(owners[part]))}
+        passes += [where] * len(chunk)
+    return images, scores, passes
+
+
+def attach(plan: Plan, sampler, images: list, scores: list[float], passes: list[dict]) -> None:
+    """Store the job's images (with their seeds, scores and the pass that made them) and its model version."""
+    job, version, conditions = plan.job, plan.version, plan.conditions
     described = {"attributes": conditions["attributes"], "text": conditions["text"]} if sampler.config.uses_text else {}
-    progress(80, "Saving images")
     threshold = settings.MIN_QUALITY_SCORE
     with atomic_files() as files:
-        for image, image_seed, score in zip(images, seeds, scores):
+        for image, image_seed, score, where in zip(images, plan.seeds, scores, passes):
             below = threshold is not None and score < threshold
             row = GeneratedImage(
                 product=job.product,
@@ -85,7 +105,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
                 seed=image_seed,
                 width=image.width,
                 height=image.height,
-                parameters={"kind": kind, "category": category, **described},
+                parameters={"kind": plan.kind, "category": plan.category, **described, "batch": where},
                 quality_score=score,
                 review_state=GeneratedImage.ReviewState.REJECTED if below else settings.DEFAULT_REVIEW_STATE,
                 review_note=f"Quality score {score:.3f} is below IMAGEGEN_MIN_QUALITY_SCORE {threshold}." if below else "",
@@ -93,4 +113,23 @@ def run(job: Job, progress: ProgressReporter) -> None:
             files.save(row.image, "generated.png", png_file(image, generated_image_xmp(model_version=version, seed=image_seed)))
             row.save()
         Job.objects.filter(pk=job.pk).update(model_version=version)
-    logger.info("job %s: attached %d images to product %s", job.pk, count, job.product_id)
+    logger.info("job %s: attached %d images to product %s", job.pk, len(images), job.product_id)
+
+
+def run(job: Job, progress: ProgressReporter) -> None:
+    """Runner for one generate job on its own (called by services.jobs.execute); the batched runner for
+    several jobs at once is services.batching."""
+    job_plan = plan(job)
+    if job_plan is None:
+        return
+    progress(10, f"Loading {job_plan.version}")
+    sampler = load_sampler(job_plan.version)
+    count = len(job_plan.seeds)
+    progress(30, f"Generating {count} images")
+    images, scores, passes = shrinking_batches(
+        lambda batch: generate_passes(sampler, job_plan.seeds, [job_plan.conditions] * count, [job.pk] * count, batch),
+        min(count, settings.INFERENCE_MAX_BATCH), smallest=1,
+        on_retry=lambda big, small, why: progress(30, f"{why} generating {big} at once; now {small} at a time"),
+    )
+    progress(80, "Saving images")
+    attach(job_plan, sampler, images, scores, passes)

@@ -211,9 +211,12 @@ def claim(job_id: int) -> int | None:
     return Job.objects.values_list("attempts", flat=True).get(pk=job_id)
 
 
-def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job | None:
+def execute(job_id: int, *, on_progress: ProgressCallback | None = None, gather: bool = False) -> Job | None:
     """Claim a job and run it to a final state. Returns None when there was nothing to claim
-    (gone, running under a live lease elsewhere, finished or cancelled)."""
+    (gone, running under a live lease elsewhere, finished or cancelled).
+
+    With ``gather`` (the workers' tasks) a generate job also takes queued generate jobs of its kind into
+    its forward passes (services.batching), each run and finished on its own."""
     from .memory import describe, is_out_of_memory, release_memory  # it builds on this module's JobError
 
     attempt = claim(job_id)
@@ -221,6 +224,10 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job 
         logger.info("job %s: nothing to claim, skipping", job_id)
         return None
     job = Job.objects.get(pk=job_id)
+    if gather and job.kind == Job.Kind.GENERATE and settings.INFERENCE_MAX_BATCH > 1:
+        from .batching import execute_gathering
+
+        return execute_gathering(job_id, attempt)
     out_of_memory = False
     try:
         with Heartbeat(job_id, attempt):
@@ -252,13 +259,22 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None) -> Job 
     return job
 
 
-def execute_many(job_ids: list[int]) -> list[Job]:
-    """Run several jobs in this process (one Celery task of a batch); returns the ones that were claimed.
+def execute_many(job_ids: list[int], *, gather: bool = False) -> list[Job]:
+    """Run several jobs in this process (one Celery task of a batch); returns the listed ones that were
+    claimed, in the list's order.
 
-    Each job is claimed, fenced and finished on its own, exactly as ``execute`` does."""
-    done = []
+    Each job is claimed, fenced and finished on its own, exactly as ``execute`` does; the generate jobs
+    share forward passes of up to IMAGEGEN_INFERENCE_MAX_BATCH images (services.batching), and with
+    ``gather`` a pass with room also takes queued generate jobs from outside the list."""
+    from .batching import execute_generate
+
+    kinds = dict(Job.objects.filter(pk__in=job_ids).values_list("pk", "kind"))
+    generate = [job_id for job_id in job_ids if kinds.get(job_id) == Job.Kind.GENERATE]
+    done = {job.pk: job for job in execute_generate(generate, gather_more=gather)}
     for job_id in job_ids:
+        if job_id not in kinds or kinds[job_id] == Job.Kind.GENERATE:
+            continue
         job = execute(job_id)
         if job is not None:
-            done.append(job)
-    return done
+            done[job_id] = job
+    return [done[job_id] for job_id in dict.fromkeys(job_ids) if job_id in done]

@@ -9,9 +9,11 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Mapping
 from datetime import timedelta
 
 from django.db import close_old_connections, connection
+from django.db.models import Q
 from django.utils import timezone
 
 from ..conf import settings
@@ -21,7 +23,9 @@ logger = logging.getLogger(__name__)
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid, and under torchrun its run id, by which a restarted run knows the job it was training."""
+    run = os.environ.get("TORCHELASTIC_RUN_ID")
+    return f"{socket.gethostname()}:{os.getpid()}" + (f" torchrun {run}" if run else "")
 
 
 def lease_until():
@@ -43,12 +47,15 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"imagegen-heartbeat-{job_id}", daemon=True)
 
+    def _renew(self) -> bool:
+        return renew(self.job_id, self.attempt)
+
     def _run(self) -> None:
         interval = max(0.5, settings.JOB_LEASE_SECONDS / 3)
         try:
             while not self._stop.wait(interval):
                 try:
-                    if not renew(self.job_id, self.attempt):
+                    if not self._renew():
                         return
                 except Exception:  # a database blip: try again next beat, the lease has slack for two misses
                     logger.warning("job %s: could not renew its lease", self.job_id, exc_info=True)
@@ -64,3 +71,26 @@ class Heartbeat:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def renew_all(held: Mapping[int, int]) -> int:
+    """Extend the leases of several running jobs in one query, each only while its attempt (``held`` maps
+    job id to attempt) still holds it; returns how many were renewed."""
+    if not held:
+        return 0
+    holding = Q()
+    for job_id, attempt in held.items():
+        holding |= Q(pk=job_id, attempts=attempt)
+    return Job.objects.filter(holding, state=Job.State.RUNNING).update(lease_expires_at=lease_until())
+
+
+class HeartbeatSet(Heartbeat):
+    """One heartbeat thread for the jobs of a batched pass; it beats while any of them is still held."""
+
+    def __init__(self, held: Mapping[int, int]) -> None:
+        self.held = dict(held)
+        super().__init__(min(self.held), 0)
+        self._thread.name = f"imagegen-heartbeat-{len(self.held)}-jobs"
+
+    def _renew(self) -> bool:
+        return renew_all(self.held) > 0

@@ -54,12 +54,26 @@ def deactivate(version: ModelVersion) -> None:
     version.is_active = False
 
 
+def inference_options():
+    """The fast-path options (mlcore.inference) the IMAGEGEN_INFERENCE_* settings ask for; a pass holds up
+    to IMAGEGEN_INFERENCE_MAX_BATCH images, so the sampler's chunk is at least that."""
+    from mlcore.inference_options import DEFAULT_CHUNK, InferenceOptions
+
+    return InferenceOptions(
+        precision=settings.INFERENCE_PRECISION,
+        channels_last=settings.INFERENCE_CHANNELS_LAST,
+        compile=settings.INFERENCE_COMPILE,
+        chunk=max(DEFAULT_CHUNK, settings.INFERENCE_MAX_BATCH),
+    )
+
+
 def load_sampler(version: ModelVersion):
     """The version's sampler, loaded from storage with ``weights_only=True`` on first use."""
     from mlcore.devices import resolve_device
     from mlcore.registry import get_kind
 
-    key = (version.pk, version.checkpoint.name)
+    options = inference_options()
+    key = (version.pk, version.checkpoint.name, options)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
@@ -69,6 +83,8 @@ def load_sampler(version: ModelVersion):
     model_class = loader(version.kind) if is_photo_model(version.kind) else get_kind(version.kind).sampler
     with version.checkpoint.open("rb") as fh:
         sampler = model_class.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
+    if hasattr(sampler, "set_inference"):  # generators; photo models run as they are
+        sampler.set_inference(options)
     logger.info("model version %s loaded into process %s", version.pk, os.getpid())
     with _lock:
         _cache[key] = sampler

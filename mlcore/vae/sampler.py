@@ -47,11 +47,7 @@ class Sampler(SamplerBase):
     @torch.inference_mode()
     def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Decoder means for latents ``z`` (N x latent_dim) and class ids: N x 3 x S x S in [-1, 1], CPU."""
-        chunks = [
-            self.model.decoder(z[i : i + CHUNK].to(self.device), self._labels(labels[i : i + CHUNK])).cpu()
-            for i in range(0, len(z), CHUNK)
-        ]
-        return torch.cat(chunks)
+        return self.fast.run(self.model.decoder, z, labels if self.config.conditional else None)
 
     @torch.inference_mode()
     def _encode_labelled(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
