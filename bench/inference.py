@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from base64 import b64encode
@@ -298,14 +297,15 @@ def markdown(result: dict) -> str:
         lines.append(f"- {failed['size']} px {failed['variant']} failed at batch {failed['batch']}: {failed['error'][:120]}")
     if result["queue"]:
         lines += ["Whole queue, single-image generate jobs from the API request to the stored image:", "",
-                  "| workers | batching | jobs | jobs/s | vs. batching off | passes | jobs per pass | succeeded |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| workers | batching | jobs | jobs/s | vs. batching off | requests sent in | passes | jobs per pass "
+                  "| succeeded |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         off = {r["workers"]: r["jobs_per_second"] for r in result["queue"] if r["batching"] == "off"}
         for r in result["queue"]:
             ratio = r["jobs_per_second"] / off[r["workers"]] if off.get(r["workers"]) else None
             lines.append(
                 f"| {r['workers']} | {r['batching']} (max {r['max_batch']}) | {r['jobs']} | {r['jobs_per_second']} "
-                f"| {f'{ratio:.2f}x' if ratio else '-'} | {r['passes']} | {r['mean_jobs_per_pass']} "
+                f"| {f'{ratio:.2f}x' if ratio else '-'} | {r['submit_seconds']} s | {r['passes']} | {r['mean_jobs_per_pass']} "
                 f"| {r['states'].get('succeeded', 0)} |"
             )
         lines.append("")

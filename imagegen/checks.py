@@ -1,4 +1,6 @@
 """Configuration mistakes reported by Django's system checks (``manage.py check``), with stable ids."""
+import os
+
 from django.apps import apps
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
@@ -215,6 +217,25 @@ def check_storefront(app_configs=None, **kwargs):
             "from 0 to 1.",
             id="imagegen.E017",
         ))
+    return errors
+
+
+@checks.register()
+def check_training_checkpoints(app_configs=None, **kwargs):
+    errors = []
+    every = settings.TRAIN_CHECKPOINT_EVERY
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        errors.append(checks.Error("IMAGEGEN_TRAIN_CHECKPOINT_EVERY must be a whole number of steps >= 1.", id="imagegen.E024"))
+    folder = settings.TRAIN_CHECKPOINT_DIR
+    if folder is not None:
+        if not isinstance(folder, (str, os.PathLike)) or not str(folder):
+            errors.append(checks.Error("IMAGEGEN_TRAIN_CHECKPOINT_DIR must be a folder path or None.", id="imagegen.E025"))
+        elif not os.path.isabs(folder):
+            errors.append(checks.Error(
+                "IMAGEGEN_TRAIN_CHECKPOINT_DIR must be an absolute path.",
+                hint="Every training process (on every machine) must find the same file, whatever its working folder.",
+                id="imagegen.E026",
+            ))
     return errors
 
 

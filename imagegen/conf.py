@@ -85,6 +85,12 @@ DEFAULTS: dict[str, Any] = {
     "TRAIN_BATCH_SIZE": 32,
     "TRAIN_MAX_MINUTES": None,
     "TRAIN_SEED": 0,
+    # Folder of the periodic checkpoints of running training jobs (one file per job, removed once its model
+    # version is registered), from which a restarted job continues; on several machines, one they all share.
+    # None: no periodic checkpoints (a restarted job starts over).
+    "TRAIN_CHECKPOINT_DIR": None,
+    # Training steps between two periodic checkpoints.
+    "TRAIN_CHECKPOINT_EVERY": 200,
     # A training job needs at least this many readable images.
     "MIN_TRAINING_IMAGES": 8,
     # Activate a newly trained version: "if-better" (its FID, measured with the active feature extractor on

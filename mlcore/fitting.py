@@ -4,12 +4,15 @@ one-network-with-an-EMA-copy setup of the VAE and diffusion kinds."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from . import distributed
 from .checkpoint import CheckpointSource, CheckpointTarget, load_checkpoint, save_checkpoint
 from .devices import resolve_device
 from .ema import ema_decay_at, make_ema, update_ema
@@ -36,6 +39,11 @@ def check_options(batch_size: int, ema_decay: float) -> None:
         raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
 
 
+def unwrapped(module: torch.nn.Module) -> torch.nn.Module:
+    """The single-process "wrapper" of ``FitLoop._wrap_networks``: the network itself."""
+    return module
+
+
 def build_seeded(build: Callable[[], Any], seed: int) -> Any:
     """``build()`` with the global RNG seeded by ``seed`` on the CPU, leaving the caller's random state alone.
 
@@ -56,6 +64,10 @@ class FitLoop:
     """
 
     RESUMES: tuple[str, ...] = ()
+    # Whether ``_wrap_networks`` routes every trained forward through its wrapper (see ``distribute``).
+    DISTRIBUTES = False
+    # The distributed run this trainer is one rank of; None: a single process, as it always was.
+    dist: distributed.DistributedContext | None = None
     config: Any
     seed: int
     rng: torch.Generator
@@ -89,6 +101,51 @@ class FitLoop:
     def _train_mode(self) -> None:
         raise NotImplementedError
 
+    def _wrap_networks(self, wrap: Callable[[torch.nn.Module], torch.nn.Module]) -> None:
+        """Keep ``wrap(network)`` of each trained network for the forwards whose backward updates it; the
+        raw networks stay for state_dicts, the EMA copy and forwards that must not synchronise."""
+        raise NotImplementedError
+
+    def _synced_modules(self) -> list[torch.nn.Module]:
+        """The modules whose buffers rank 0 hands to the other ranks at the end of ``fit``."""
+        return []
+
+    @property
+    def world_size(self) -> int:
+        return self.dist.world_size if self.dist is not None else 1
+
+    def distribute(self, ctx: distributed.DistributedContext) -> None:
+        """Train as rank ``ctx.rank`` of a DistributedDataParallel run.
+
+        Call it on a fresh trainer, or right after ``resume``. The trained networks are wrapped in
+        ``DistributedDataParallel`` (gradients averaged over the ranks; checkpoint keys unchanged, they come
+        from the raw networks); each rank draws its own batches of ``batch_size`` from its own stream, rank
+        0's being the single-process one, so the global batch is ``world_size * batch_size``. A resumed
+        trainer takes its rank's stream from the checkpoint (a rank the checkpoint does not know starts a
+        fresh one: resuming with another world size continues, but not as the old world would have)."""
+        if not self.DISTRIBUTES:
+            raise ValueError(f"the {self.config.kind!r} trainer does not support distributed training")
+        if self.dist is not None:
+            raise ValueError("this trainer is already distributed")
+        if ctx.device != self.device:
+            raise ValueError(f"the trainer is on {self.device} but this rank's device is {ctx.device}")
+        saved = getattr(self, "_resumed_rng", None)
+        if saved is None:
+            if self.step != 0:
+                raise ValueError("distribute a trainer before it trains (or right after resume)")
+            self.rng = torch.Generator(device="cpu").manual_seed(distributed.rank_seed(self.seed, ctx.rank))
+        elif ctx.rank < len(saved.get("ranks", [])):
+            self.rng.set_state(saved["ranks"][ctx.rank])
+        elif ctx.rank > 0:
+            self.rng = torch.Generator(device="cpu").manual_seed(distributed.rank_seed(self.seed, ctx.rank) + self.step)
+        self.dist = ctx
+        device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+
+        def wrap(module: torch.nn.Module) -> torch.nn.Module:
+            return torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+        self._wrap_networks(wrap)
+
     def _record(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
         """Append the mean of each term since the last record to ``history``."""
         means = {key: float(total) / count for key, total in sums.items()}
@@ -104,19 +161,28 @@ class FitLoop:
         max_seconds: float | None = None,
         callback: Callback | None = None,
         log_every: int = 10,
+        checkpoint_every: int | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
     ) -> dict[str, Any]:
         """Train ``steps`` more steps, or until ``max_seconds`` of wall clock would be exceeded.
 
         ``callback(step, total_steps, losses)`` is called every ``log_every`` steps (counted globally, so
         resumed runs log at the same steps) and after the last step; returning ``False`` stops training.
-        ``losses`` are means over the steps since the previous call. Returns a summary with
-        ``steps_done``, ``seconds``, ``images_per_second``, ``stopped`` ("completed" | "time" |
-        "callback"), ``step``, ``losses`` and the final losses flattened.
+        ``losses`` are means over the steps since the previous call. With ``checkpoint_every`` and
+        ``checkpoint_path``, a checkpoint is written there (atomically) every that many global steps.
+        Distributed, every rank stops at the same step (the first rank whose clock or callback says stop
+        decides). Returns a summary with ``steps_done``, ``seconds``, ``images_per_second`` (of all ranks
+        together), ``stopped`` ("completed" | "time" | "callback"), ``step``, ``world_size``,
+        ``global_batch_size``, ``losses`` and the final losses flattened.
         """
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
         if log_every < 1:
             raise ValueError(f"log_every must be >= 1, got {log_every}")
+        if (checkpoint_every is None) != (checkpoint_path is None):
+            raise ValueError("give checkpoint_every and checkpoint_path together")
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
         target = self.step + int(steps)
         start = time.perf_counter()
         steps_done, stopped = 0, "completed"
@@ -128,17 +194,20 @@ class FitLoop:
             elapsed = time.perf_counter() - start
             # Stop before a step that would likely overrun the budget, not after it.
             mean_step = elapsed / steps_done if steps_done else 0.0
-            if max_seconds is not None and elapsed + mean_step > max_seconds:
+            if max_seconds is not None and self._agree(elapsed + mean_step > max_seconds):
                 stopped = "time"
                 break
             for key, value in self._train_step().items():
                 sums[key] = sums[key] + value if key in sums else value
             count += 1
             steps_done += 1
+            if checkpoint_every is not None and self.step % checkpoint_every == 0:
+                self.save_atomically(checkpoint_path)
             if self.step % log_every == 0 or self.step == target:
                 last_losses = self._record(sums, count)
                 sums, count = {}, 0
-                if callback is not None and callback(self.step, target, dict(last_losses)) is False:
+                wants_stop = callback is not None and callback(self.step, target, dict(last_losses)) is False
+                if self._agree(wants_stop):
                     stopped = "callback"
                     break
         if count:
@@ -147,18 +216,41 @@ class FitLoop:
             if callback is not None:
                 callback(self.step, target, dict(last_losses))
         seconds = time.perf_counter() - start
+        if self.dist is not None:
+            distributed.sync_buffers(self.dist, self._synced_modules())
+            # Gathered now, while every rank is here: rank 0 alone saves the model version later.
+            self._gathered_rng = (self.step, distributed.gather_rng_states(self.dist, self.rng.get_state()))
+        global_batch = self.batch_size * self.world_size
         return {
             "steps_done": steps_done,
             "step": self.step,
             "seconds": seconds,
-            "images_per_second": steps_done * self.batch_size / seconds if seconds > 0 else 0.0,
+            "images_per_second": steps_done * global_batch / seconds if seconds > 0 else 0.0,
+            "world_size": self.world_size,
+            "global_batch_size": global_batch,
             "stopped": stopped,
             "losses": last_losses,
             **last_losses,
         }
 
+    def _agree(self, flag: bool) -> bool:
+        return flag if self.dist is None else distributed.any_rank(self.dist, flag)
+
+    def _rank_rng_states(self) -> list[torch.Tensor]:
+        """Every rank's generator state now: gathered at the end of ``fit``, or now (a collective)."""
+        step, states = getattr(self, "_gathered_rng", (None, None))
+        if step == self.step:
+            return states
+        return distributed.gather_rng_states(self.dist, self.rng.get_state())
+
     def state_payload(self) -> dict[str, Any]:
-        """Everything ``resume`` and the sampler need, as plain data and state_dicts."""
+        """Everything ``resume`` and the sampler need, as plain data and state_dicts.
+
+        Distributed, it also holds every rank's generator state (``rng["ranks"]``) and the world size."""
+        rng: dict[str, Any] = {"seed": self.seed, "state": self.rng.get_state()}
+        if self.dist is not None:
+            ranks = self._rank_rng_states()
+            rng.update(state=ranks[0], ranks=ranks, world_size=self.world_size)
         return {
             "kind": self.config.kind,
             "config": self.config.to_dict(),
@@ -166,12 +258,29 @@ class FitLoop:
             "step": self.step,
             "history": {key: list(values) for key, values in self.history.items()},
             "hyperparameters": self.hyperparameters(),
-            "rng": {"seed": self.seed, "state": self.rng.get_state()},
+            "rng": rng,
         }
 
     def save(self, target: CheckpointTarget) -> None:
-        """Write a checkpoint (path or binary file object) that ``resume`` and the sampler read."""
-        save_checkpoint(self.state_payload(), target)
+        """Write a checkpoint (path or binary file object) that ``resume`` and the sampler read.
+
+        Distributed, every rank must call it at the same step (it gathers the ranks' generator states,
+        unless ``fit`` just did) and only rank 0 writes."""
+        payload = self.state_payload()
+        if self.dist is None or self.dist.is_main:
+            save_checkpoint(payload, target)
+
+    def save_atomically(self, path: str | os.PathLike) -> None:
+        """``save`` to ``path`` through a temporary file beside it, so a reader (a restarted run) finds the
+        previous checkpoint or the new one, never half of one."""
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.partial")
+        main = self.dist is None or self.dist.is_main
+        if main:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.save(partial)
+        if main:
+            os.replace(partial, path)
 
     @classmethod
     def resume(
@@ -194,6 +303,8 @@ class FitLoop:
         trainer = cls(cls.config_from_dict(ckpt["config"]), images, labels, device=device, **hyper)
         trainer.load_network_state(ckpt)
         trainer.rng.set_state(ckpt["rng"]["state"])
+        # For ``distribute``: each rank continues its own stream.
+        trainer._resumed_rng = ckpt["rng"]
         trainer.step = int(ckpt["step"])
         trainer.history = {key: list(values) for key, values in ckpt["history"].items()}
         return trainer
@@ -266,6 +377,14 @@ class EMAModelLoop(FitLoop):
         self.model_ema = make_ema(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=self.betas)
         self._start_loop(history_keys or self.HISTORY_KEYS)
+        self._wrap_networks(unwrapped)
+
+    def _wrap_networks(self, wrap: Callable[[torch.nn.Module], torch.nn.Module]) -> None:
+        # A trainer that sets DISTRIBUTES runs its training forward through ``self.model_train``.
+        self.model_train = wrap(self.model)
+
+    def _synced_modules(self) -> list[torch.nn.Module]:
+        return [self.model, self.model_ema]
 
     def hyperparameters(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this trainer (plain python values)."""

@@ -15,7 +15,7 @@ import torch
 from .augment import diff_augment
 from .config import GANConfig
 from .devices import resolve_device
-from .fitting import FitLoop, build_seeded, check_dataset, check_options
+from .fitting import FitLoop, build_seeded, check_dataset, check_options, unwrapped
 from .ema import ema_decay_at, make_ema, recalibrate_batchnorm, update_ema
 from .networks import Discriminator, Generator
 from .objectives import losses_for, r1_penalty, sample_noise
@@ -25,6 +25,20 @@ GRID_COLUMNS = 8
 # Batches of the EMA generator's own samples used to recompute its BatchNorm statistics.
 CALIBRATION_BATCHES = 8
 
+
+
+class DiscriminatorPasses(torch.nn.Module):
+    """The discriminator on several (images, conditions) inputs in one ``forward``.
+
+    The D step may need two passes (the batch, and the lazy R1 penalty's reals); DistributedDataParallel
+    expects one forward per backward, so both go through this one module, in the same order as before."""
+
+    def __init__(self, discriminator: Discriminator) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, *inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        return tuple(self.discriminator(images, labels) for images, labels in inputs)
 
 
 def build_networks(
@@ -38,6 +52,7 @@ class Trainer(FitLoop):
     """Trains a ``GANConfig`` model on uint8 images with integer class labels."""
 
     RESUMES = ("cgan",)
+    DISTRIBUTES = True
     GENERATOR = Generator
     DISCRIMINATOR = Discriminator
 
@@ -84,6 +99,16 @@ class Trainer(FitLoop):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas)
         self._start_loop(HISTORY_KEYS)
         self._calibrated_at: int | None = None
+        self._wrap_networks(unwrapped)
+
+    def _wrap_networks(self, wrap) -> None:
+        # The G step's D forward goes through the raw discriminator: its weights take no gradient there,
+        # and a second forward of a DDP module before its backward would break gradient synchronisation.
+        self.generator_train = wrap(self.generator)
+        self.discriminator_train = wrap(DiscriminatorPasses(self.discriminator))
+
+    def _synced_modules(self) -> list[torch.nn.Module]:
+        return [self.generator, self.discriminator, self.generator_ema]
 
     def hyperparameters(self) -> dict[str, Any]:
         """The keyword arguments that rebuild this trainer (plain python values)."""
@@ -102,7 +127,7 @@ class Trainer(FitLoop):
         return diff_augment(images, self.config.augment, self.rng)
 
     def _train_step(self) -> dict[str, torch.Tensor]:
-        G, D = self.generator, self.discriminator
+        G, D = self.generator_train, self.discriminator
         index = torch.randint(0, len(self.images), (self.batch_size,), generator=self.rng).to(self.device)
         real = self.images[index].float().div_(127.5).sub_(1.0)
         labels = self._condition_batch(self.labels[index])
@@ -112,15 +137,19 @@ class Trainer(FitLoop):
 
         D.requires_grad_(True)
         # Real and fake in one batch: D has no batch statistics, so this equals two passes, faster.
-        logits = D(self._augment(torch.cat([real, fake.detach()])), torch.cat([labels, labels]))
+        passes = [(self._augment(torch.cat([real, fake.detach()])), torch.cat([labels, labels]))]
+        # Lazy R1 (StyleGAN2): every k steps, scaled by k to keep its average strength.
+        with_r1 = self.r1_gamma > 0 and self.step % self.r1_every == 0
+        if with_r1:
+            real_in = real.detach().requires_grad_(True)
+            passes.append((self._augment(real_in), labels))
+        outputs = self.discriminator_train(*passes)
+        logits = outputs[0]
         real_logits, fake_logits = logits[: self.batch_size], logits[self.batch_size :]
         d_loss = self.d_loss_fn(real_logits, fake_logits)
         d_total = d_loss
-        if self.r1_gamma > 0 and self.step % self.r1_every == 0:
-            # Lazy R1 (StyleGAN2): every k steps, scaled by k to keep its average strength.
-            real_in = real.detach().requires_grad_(True)
-            penalty = r1_penalty(D(self._augment(real_in), labels), real_in)
-            d_total = d_total + penalty * (0.5 * self.r1_gamma * self.r1_every)
+        if with_r1:
+            d_total = d_total + r1_penalty(outputs[1], real_in) * (0.5 * self.r1_gamma * self.r1_every)
         self.opt_d.zero_grad(set_to_none=True)
         d_total.backward()
         self.opt_d.step()

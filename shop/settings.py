@@ -194,6 +194,10 @@ if os.environ.get("IMAGEGEN_DEVICE"):
 # Images one forward pass of a generate worker may hold (cross-job batching); 1 switches gathering off.
 if os.environ.get("IMAGEGEN_INFERENCE_MAX_BATCH"):
     IMAGEGEN_INFERENCE_MAX_BATCH = int(os.environ["IMAGEGEN_INFERENCE_MAX_BATCH"])
+# A folder all training machines share, so restarted (distributed) training continues from its checkpoint.
+if os.environ.get("IMAGEGEN_TRAIN_CHECKPOINT_DIR"):
+    IMAGEGEN_TRAIN_CHECKPOINT_DIR = os.environ["IMAGEGEN_TRAIN_CHECKPOINT_DIR"]
+IMAGEGEN_TRAIN_CHECKPOINT_EVERY = int(os.environ.get("IMAGEGEN_TRAIN_CHECKPOINT_EVERY", 200))
 
 LOGGING = {
     "version": 1,

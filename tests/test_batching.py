@@ -154,6 +154,21 @@ def test_a_gathered_job_that_fails_fails_alone_and_a_cancelled_one_stays_cancell
     assert services.execute(other.pk) is None  # its own message later finds nothing to claim
 
 
+def test_a_job_cancelled_after_its_claim_is_left_cancelled_and_the_others_of_its_pass_finish(trained_version):
+    from imagegen.services.batching import Held, run_claimed
+    from imagegen.services.jobs import claim
+
+    kept, dropped = single_jobs(trained_version.test_products[:2], [8, 9])
+    held = [Held(job.pk, claim(job.pk)) for job in (kept, dropped)]
+    services.cancel(dropped)  # while it waits for its pass
+
+    run_claimed(held)
+
+    kept.refresh_from_db(), dropped.refresh_from_db()
+    assert kept.state == Job.State.SUCCEEDED and [i.seed for i in job_images(kept)] == [8]
+    assert dropped.state == Job.State.CANCELLED and dropped.message == "Cancelled" and not job_images(dropped)
+
+
 def test_gathering_is_off_at_max_batch_one(trained_version, settings):
     settings.IMAGEGEN_INFERENCE_MAX_BATCH = 1
     first, second = single_jobs(trained_version.test_products[:2], [5, 6])

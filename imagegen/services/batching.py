@@ -151,8 +151,6 @@ def run_claimed(held: list[Held]) -> list[Job]:
 def _run(held: list[Held]) -> None:
     ready: list[Held] = []
     for entry in held:
-        if not _report(entry, 5, "Preparing"):
-            continue
         try:
             entry.plan = plan(Job.objects.get(pk=entry.job_id))
         except Exception as exc:  # this job's own failure (no category, no model ...): the others go on
@@ -171,12 +169,9 @@ def _run(held: list[Held]) -> None:
         _run_group(group)
 
 
-def _run_group(group: list[Held]) -> None:
+def _run_group(members: list[Held]) -> None:
     """One model version's jobs: their images in shared passes, then each job's own attached to it."""
-    version = group[0].plan.version
-    members = [e for e in group if _report(e, 10, f"Loading {version}")]
-    if not members:
-        return
+    version = members[0].plan.version
     seeds, conditions, owners = [], [], []
     for entry in members:
         count = len(entry.plan.seeds)
@@ -186,6 +181,7 @@ def _run_group(group: list[Held]) -> None:
     failure = None
     try:
         sampler = load_sampler(version)
+        # Each job's row is written twice (here and before saving): that is where a cancellation is seen.
         note = f"Generating {len(seeds)} images of {len(members)} jobs in shared passes"
         live = [e for e in members if _report(e, 30, note)]
 

@@ -11,7 +11,7 @@ from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .memory import shrinking_batches
 from .model_registry import load_sampler, version_for
-from .products import product_conditions
+from .products import product_category, product_conditions
 from .provenance import generated_image_xmp
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,7 @@ def plan(job: Job) -> Plan | None:
         return None
     params = job.parameters
     kind, count, seed = params["kind"], int(params["count"]), int(params["seed"])
-    conditions = product_conditions(job.product)
-    category = conditions["category"]
+    category = product_category(job.product)
     if not category:
         raise JobError("This product has no category, and generators are trained per category.")
     version = version_for(kind, category)
@@ -69,6 +68,11 @@ def plan(job: Job) -> Plan | None:
             f"No trained generator covers the category “{category}” yet. Select some “{category}” "
             "products in the admin and run “Train generator on selected products” first."
         )
+    if load_sampler(version).config.uses_text:
+        conditions = product_conditions(job.product)
+    else:
+        # A class-only model reads the category alone: no need to open the product's photo for its colour.
+        conditions = {"category": category, "attributes": {}, "text": ""}
     return Plan(job=job, kind=kind, seeds=[seed + i for i in range(count)], conditions=conditions, version=version)
 
 

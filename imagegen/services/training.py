@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 
 from ..conf import settings
 from ..models import Job, ModelVersion
-from . import photo_models
+from . import distributed_training, photo_models
 from .files import atomic_files
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .memory import shrinking_batches
@@ -144,6 +144,26 @@ def _steps_for(params: dict, image_count: int) -> int:
     return int(params["steps"])
 
 
+def _continue_from(checkpoint: Path | None, params: dict, data: TrainingSet, device: str):
+    """A trainer continuing this job's own periodic checkpoint (an earlier attempt got that far), or None.
+
+    A checkpoint of another batch size is from before an out-of-memory retry halved it: not this run's."""
+    from mlcore.checkpoint import load_checkpoint
+    from mlcore.registry import get_kind
+
+    if checkpoint is None or not checkpoint.exists():
+        return None
+    saved = checkpoint.read_bytes()
+    ckpt = load_checkpoint(BytesIO(saved))
+    if ckpt.get("hyperparameters", {}).get("batch_size") != params["batch_size"]:
+        logger.info("not continuing from %s: it trained with another batch size", checkpoint)
+        return None
+    trainer_class = get_kind(params["kind"]).trainer
+    config = trainer_class.config_from_dict(ckpt["config"])
+    logger.info("training continues from %s at step %s", checkpoint, ckpt["step"])
+    return trainer_class.resume(BytesIO(saved), data.images, _condition_ids(config, data), device=device)
+
+
 def _build_trainer(params: dict, data: TrainingSet, device: str, resumed: ModelVersion | None):
     from mlcore.registry import get_kind
 
@@ -165,8 +185,17 @@ def _condition_ids(config, data: TrainingSet):
     return config.condition_ids(data.categories, data.attributes, data.texts)
 
 
-def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter | None = None):
-    """Train on ``photos`` per ``params``; returns (trainer, summary, training set). No database writes."""
+def train(
+    params: dict, photos: list[ProductPhoto], progress: ProgressReporter | None = None, checkpoint: Path | None = None
+):
+    """Train on ``photos`` per ``params``; returns (trainer, summary, training set). No database writes.
+
+    With ``checkpoint`` (a file path), a checkpoint is written there every ``IMAGEGEN_TRAIN_CHECKPOINT_EVERY``
+    steps and training continues from it when it exists. Under torchrun (``mlcore.distributed`` initialised)
+    this process trains as one rank of a DistributedDataParallel run."""
+    from mlcore import distributed
+
+    ctx = distributed.active()
     report = progress or (lambda percent, message="": None)
     resumed = ModelVersion.objects.get(pk=params["resume_from"]) if params.get("resume_from") else None
     report(1, f"Reading {len(photos)} photos")
@@ -180,13 +209,24 @@ def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter |
         )
     from mlcore.devices import resolve_device
 
-    device = resolve_device(params.get("device") or settings.DEVICE)
+    # Distributed, each process trains on its own device (cuda:LOCAL_RANK, or the CPU).
+    device = ctx.device if ctx is not None else resolve_device(params.get("device") or settings.DEVICE)
     max_seconds = params["max_minutes"] * 60 if params.get("max_minutes") else None
 
+    periodic = {"checkpoint_every": settings.TRAIN_CHECKPOINT_EVERY, "checkpoint_path": checkpoint} if checkpoint else {}
+    # The run's last step counts from the version it resumes, also when a periodic checkpoint is further on.
+    base_step = int(resumed.metrics.get("steps", 0)) if resumed is not None else 0
+
     def fit(batch_size: int):
-        trainer = _build_trainer({**params, "batch_size": batch_size}, data, device, resumed)
-        steps = _steps_for({**params, "batch_size": batch_size}, count)
-        start_step = trainer.step
+        run_params = {**params, "batch_size": batch_size}
+        trainer = _continue_from(checkpoint, run_params, data, device)
+        start_step = base_step
+        if trainer is None:
+            trainer = _build_trainer(run_params, data, device, resumed)
+            start_step = trainer.step
+        if ctx is not None:
+            trainer.distribute(ctx)
+        steps = max(0, start_step + _steps_for(run_params, count) - trainer.step)
 
         def on_step(step: int, target: int, losses: dict) -> None:
             done, total = step - start_step, target - start_step
@@ -194,12 +234,13 @@ def train(params: dict, photos: list[ProductPhoto], progress: ProgressReporter |
             terms = " · ".join(f"{name} {value:.3f}" for name, value in list(losses.items())[:4])
             report(5 + 85 * done / max(total, 1), f"Step {done}/{total} · {terms}")
 
-        return trainer, trainer.fit(steps, max_seconds=max_seconds, callback=on_step)
+        return trainer, trainer.fit(steps, max_seconds=max_seconds, callback=on_step, **periodic)
 
     # Out of memory: start again with half the batch (the model version records the size it trained
     # with), but not below MIN_BATCH, where batch statistics stop meaning much; a resumed run keeps its own.
     requested = params["batch_size"]
-    smallest = requested if resumed is not None else min(requested, MIN_BATCH)
+    # Distributed, every rank would have to shrink together: there, running out of memory fails the job.
+    smallest = requested if resumed is not None or ctx is not None else min(requested, MIN_BATCH)
     trainer, summary = shrinking_batches(
         fit, requested, smallest=smallest,
         on_retry=lambda big, small, why: report(2, f"{why} at batch size {big}; starting again with {small}"),
@@ -240,6 +281,8 @@ def register_version(trainer, summary: dict, data: TrainingSet, params: dict, jo
         "seconds": round(summary["seconds"], 1),
         "images_per_second": round(summary["images_per_second"], 1),
         "batch_size": trainer.batch_size,
+        "world_size": summary.get("world_size", 1),
+        "global_batch_size": summary.get("global_batch_size", trainer.batch_size),
         **{k: round(float(v), 4) for k, v in summary.get("losses", {}).items()},
         "skipped_photos": len(data.skipped),
     }
@@ -293,7 +336,11 @@ def run(job: Job, progress: ProgressReporter) -> None:
     if not photos:
         raise JobError("None of the selected products has a photo to learn from.")
     started = time.monotonic()
-    trainer, summary, data = train(params, photos, progress)
+    checkpoint = distributed_training.checkpoint_path(job)
+    distributed_training.announce(job)
+    trainer, summary, data = train(params, photos, progress, checkpoint)
     progress(92, "Saving the model")
     version = register_version(trainer, summary, data, params, job)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     logger.info("job %s: trained %s in %.0f s (%d photos skipped)", job.pk, version, time.monotonic() - started, len(data.skipped))

@@ -59,6 +59,7 @@ class Trainer(EMAModelLoop):
     The EMA copy is what samples (sample_grid, the Sampler)."""
 
     RESUMES = DIFFUSION_KINDS
+    DISTRIBUTES = True
     CONFIG = DiffusionConfig
     HISTORY_KEYS = HISTORY_KEYS
 
@@ -97,7 +98,7 @@ class Trainer(EMAModelLoop):
         x = self.images[draw["index"]].float().div_(127.5).sub_(1.0)
         x = torch.where(draw["flip"][:, None, None, None], x.flip(3), x)
         labels = torch.where(draw["drop"], self.config.null_class, self.labels[draw["index"]])
-        return self._optimise(loss_terms(self.model, x, labels, draw["t"], draw["noise"], self.alphas_cumprod))
+        return self._optimise(loss_terms(self.model_train, x, labels, draw["t"], draw["noise"], self.alphas_cumprod))
 
     def grid_inputs(self, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed (trainer-seeded) noise and labels of ``sample_grid``: num_classes rows of ``columns``.

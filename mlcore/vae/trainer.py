@@ -23,6 +23,19 @@ HISTORY_KEYS = ("step", *LOSS_KEYS)
 GRID_COLUMNS = 8
 
 
+class ELBOPass(torch.nn.Module):
+    """Encoder then decoder in one ``forward`` (what DistributedDataParallel wraps): (mu, logvar, x_hat)."""
+
+    def __init__(self, model: VAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, x: torch.Tensor, labels: torch.Tensor | None, eps: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.model.encoder(x, labels)
+        return mu, logvar, self.model.decoder(reparameterize(mu, logvar, eps), labels)
+
 
 class Trainer(EMAModelLoop):
     """Trains a ``VAEConfig`` model on uint8 images (N x 3 x S x S) with long class labels (N).
@@ -30,6 +43,7 @@ class Trainer(EMAModelLoop):
     The EMA copy holds encoder and decoder together; its decoder is what samples."""
 
     RESUMES = VAE_KINDS
+    DISTRIBUTES = True
     CONFIG = VAEConfig
     HISTORY_KEYS = HISTORY_KEYS
 
@@ -60,13 +74,15 @@ class Trainer(EMAModelLoop):
         x = self.images[index].float().div_(127.5).sub_(1.0)
         labels = self._labels_for(self.labels[index])
         eps = torch.randn(self.batch_size, cfg.latent_dim, generator=self.rng).to(self.device)
-        mu, logvar = self.model.encoder(x, labels)
-        x_hat = self.model.decoder(reparameterize(mu, logvar, eps), labels)
+        mu, logvar, x_hat = self.model_train(x, labels, eps)
         terms = elbo_terms(
             x_hat, x, mu, logvar, sigma=cfg.recon_sigma,
             kl_scale=kl_weight(self.step, cfg.beta, cfg.kl_warmup_steps),
         )
         return self._optimise(terms)
+
+    def _wrap_networks(self, wrap) -> None:
+        self.model_train = wrap(ELBOPass(self.model))
 
     def grid_inputs(self, columns: int = GRID_COLUMNS) -> tuple[torch.Tensor, torch.Tensor]:
         """Fixed (trainer-seeded) noise and labels of ``sample_grid``: num_classes rows of ``columns``.

@@ -1,0 +1,192 @@
+"""Training one job with several processes: PyTorch DistributedDataParallel under torchrun.
+
+``train_imagegen --nproc N`` stores the job and starts ``torchrun --standalone --nproc-per-node N`` on
+``train_imagegen --job ID``; on several machines the same ``--job ID`` command runs under torchrun on each
+of them. In every process ``run_rank`` joins the process group. Rank 0 claims the job (``jobs.execute``):
+it reports progress, and it alone writes checkpoints and registers the model version; when it starts
+training it hands the job's parameters to the other ranks, which read the same photos (a database read)
+and train beside it without writing anything. When rank 0 does not run the job (already claimed, done,
+cancelled) it says so and every rank exits.
+
+Restarts: with ``IMAGEGEN_TRAIN_CHECKPOINT_DIR`` set, training writes a checkpoint every
+``IMAGEGEN_TRAIN_CHECKPOINT_EVERY`` steps and picks it up when the job runs again. A run that torchrun
+restarts (``--max-restarts``) takes its own job back, so it continues from that checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.db.models import Q
+
+from ..models import Job
+from .jobs import JobError, ProgressCallback, execute
+
+logger = logging.getLogger(__name__)
+
+# How ``jobs.execute`` begins the error of a job that raised something other than a JobError.
+UNEXPECTED_PREFIX = "Unexpected error ("
+
+class DistributedSetupError(ValueError):
+    """The requested processes cannot run here (too many, or more GPUs than the machine has)."""
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process is one of torchrun's (it sets RANK and WORLD_SIZE)."""
+    from mlcore.distributed import launched_by_torchrun as under_torchrun
+
+    return under_torchrun()
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun run, or any process torchrun did not start."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def check_processes(nproc: int, device: str) -> None:
+    """``DistributedSetupError`` unless ``nproc`` processes can train on ``device`` on this machine."""
+    import torch
+
+    if nproc < 1:
+        raise DistributedSetupError(f"--nproc must be at least 1, got {nproc}.")
+    kind = device.split(":")[0].strip().lower()
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda":
+        if ":" in device:
+            raise DistributedSetupError(
+                f"Give --device cuda, not {device}: each process takes the GPU of its local rank (cuda:0 to cuda:{nproc - 1})."
+            )
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if nproc > available:
+            raise DistributedSetupError(
+                f"--nproc {nproc} with --device cuda needs {nproc} GPUs; this machine has {available}."
+            )
+    elif kind == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if nproc > cores:
+            raise DistributedSetupError(f"--nproc {nproc} on the CPU needs {nproc} cores; this machine has {cores}.")
+    else:
+        raise DistributedSetupError(f"Distributed training runs on cpu or cuda, not {device!r}.")
+
+
+def torchrun_command(job_id: int, nproc: int, *, device: str) -> list[str]:
+    """The command that trains job ``job_id`` with ``nproc`` local processes (``python -m django`` with
+    this process's settings module, so it works wherever the project keeps its manage.py)."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+        "-m", "django", "train_imagegen", "--job", str(job_id), "--device", device,
+    ]
+
+
+def launch(job_id: int, nproc: int, *, device: str) -> int:
+    """Run the job under torchrun with ``nproc`` local processes; returns torchrun's exit status.
+
+    Each process gets one torch thread per core it may use, so N processes do not fight over the cores."""
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        raise DistributedSetupError("DJANGO_SETTINGS_MODULE must be set for the training processes.")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, cores // nproc))),
+        # The processes import the project exactly as this one does.
+        "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path if p),
+    }
+    logger.info("job %s: training with %d processes under torchrun", job_id, nproc)
+    return subprocess.run(torchrun_command(job_id, nproc, device=device), env=env, check=False).returncode
+
+
+def run_rank(job_id: int, *, device: str, on_progress: ProgressCallback | None = None) -> Job | None:
+    """This process's part of training job ``job_id`` (under torchrun): rank 0 runs the job, the others
+    follow it. Returns the job on rank 0 (None when there was nothing to claim), None on the others."""
+    from mlcore import distributed
+
+    ctx = distributed.initialise(device)
+    try:
+        if not ctx.is_main:
+            _follow(job_id)
+            return None
+        take_back_after_restart(job_id)
+        job = execute(job_id, on_progress=on_progress)
+        if not _announced.get(job_id):
+            # The job did not reach training (not claimed, or it failed first): release the other ranks.
+            distributed.broadcast_object(ctx, None)
+        return job
+    finally:
+        distributed.teardown()
+
+
+_announced: dict[int, bool] = {}
+
+
+def announce(job: Job) -> None:
+    """On rank 0 of a distributed run, just before training: hand the job to the other ranks."""
+    from mlcore import distributed
+
+    ctx = distributed.active()
+    if ctx is None or not ctx.is_main:
+        return
+    _announced[job.pk] = True
+    distributed.broadcast_object(ctx, {"job_id": job.pk, "parameters": job.parameters})
+
+
+def _follow(job_id: int) -> None:
+    """A rank above 0: wait for rank 0's word, then train the same job without writing anything."""
+    from mlcore import distributed
+
+    from .products import product_photos
+    from .training import train
+
+    ctx = distributed.active()
+    word = distributed.broadcast_object(ctx, None)
+    if word is None:
+        logger.info("job %s: rank 0 did not run it; rank %d exits", job_id, ctx.rank)
+        return
+    if word["job_id"] != job_id:
+        raise RuntimeError(f"rank 0 runs job {word['job_id']} but rank {ctx.rank} was started for job {job_id}")
+    job = Job.objects.get(pk=job_id)
+    params = word["parameters"]
+    try:
+        train(params, list(product_photos(params["product_ids"])), checkpoint=checkpoint_path(job))
+    except JobError as exc:
+        # Rank 0 meets the same problem with the same photos and puts it on the job.
+        logger.info("job %s: rank %d stops: %s", job_id, ctx.rank, exc)
+
+
+def restart_marker() -> str | None:
+    """What this torchrun run adds to the job's ``worker`` field, so a restart knows its own job."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    return f" torchrun {run_id}" if run_id else None
+
+
+def take_back_after_restart(job_id: int) -> bool:
+    """After torchrun restarted the processes (``TORCHELASTIC_RESTART_COUNT`` > 0), queue the job again when
+    this same run was training it (running, or failed when a rank died), so rank 0 claims it and training
+    continues from its checkpoint. Attempts still count towards ``IMAGEGEN_JOB_MAX_ATTEMPTS``."""
+    marker = restart_marker()
+    if marker is None or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0:
+        return False
+    # A failure the job reported itself (too few photos, ...) would only fail again; an unexpected one (a
+    # rank that died took the collectives down with it) is what a restart is for.
+    mine = Job.objects.filter(pk=job_id, kind=Job.Kind.TRAIN, worker__endswith=marker)
+    taken = mine.filter(
+        Q(state=Job.State.RUNNING) | Q(state=Job.State.FAILED, error__startswith=UNEXPECTED_PREFIX)
+    ).update(state=Job.State.QUEUED, lease_expires_at=None, finished_at=None, message="Restarted by torchrun")
+    if taken:
+        logger.warning("job %s: torchrun restarted its processes; continuing from the last checkpoint", job_id)
+    return bool(taken)
+
+
+def checkpoint_path(job: Job) -> Path | None:
+    """Where the job's periodic training checkpoint lives (None: periodic checkpoints are off).
+
+    Named by the job's id and creation time, so a new database's job 1 never picks up an old job 1's file."""
+    from ..conf import settings
+
+    folder = settings.TRAIN_CHECKPOINT_DIR
+    if not folder:
+        return None
+    return Path(folder) / f"job-{job.pk}-{job.created_at:%Y%m%dT%H%M%S%f}.pt"
