@@ -268,3 +268,25 @@ def check_inference(app_configs=None, **kwargs):
             id="imagegen.E020",
         ))
     return errors
+
+
+@checks.register()
+def check_bulk_settings(app_configs=None, **kwargs):
+    def whole(value, least: int) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+    errors = []
+    if not whole(settings.BULK_THRESHOLD, 0):
+        errors.append(checks.Error("IMAGEGEN_BULK_THRESHOLD must be a whole number >= 0.", id="imagegen.E021"))
+    if not (whole(settings.BULK_BATCH_SIZE, 1) and whole(settings.BULK_CHUNK_SIZE, 1)):
+        errors.append(checks.Error(
+            "IMAGEGEN_BULK_BATCH_SIZE and IMAGEGEN_BULK_CHUNK_SIZE must be whole numbers >= 1.",
+            hint="A batch is the jobs of one run_jobs message; a chunk the jobs created per transaction.",
+            id="imagegen.E022",
+        ))
+    cap = settings.MAX_ACTIVE_BULK_OPERATIONS_PER_USER
+    if cap is not None and not whole(cap, 1):
+        errors.append(checks.Error(
+            "IMAGEGEN_MAX_ACTIVE_BULK_OPERATIONS_PER_USER must be a whole number >= 1, or None.", id="imagegen.E023"
+        ))
+    return errors

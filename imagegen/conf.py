@@ -107,6 +107,17 @@ DEFAULTS: dict[str, Any] = {
     "THROTTLE_RATES": {"user": "600/minute", "ip": "1200/minute", "jobs": "60/minute"},
     # Jobs one user may have queued or running at once; further requests are refused (429). None: no cap.
     "MAX_ACTIVE_JOBS_PER_USER": 50,
+    # --- Bulk operations (services.bulk) ---
+    # An admin "Generate images" over more products than this becomes one bulk operation, expanded into
+    # jobs in the background, instead of jobs made in the web request.
+    "BULK_THRESHOLD": 50,
+    # Jobs of a bulk operation per imagegen.run_jobs message on the inference queue.
+    "BULK_BATCH_SIZE": 16,
+    # Jobs the expansion creates per transaction (then sends their messages); also its resume step.
+    "BULK_CHUNK_SIZE": 1000,
+    # Bulk operations one user may have unfinished at once (their jobs do not count against
+    # MAX_ACTIVE_JOBS_PER_USER one by one). None: no cap.
+    "MAX_ACTIVE_BULK_OPERATIONS_PER_USER": 3,
     # --- Storefront personalization ---
     # Key of the HMAC that turns the storefront's shopper ids into the stored keys; None: derived from
     # SECRET_KEY. Changing it forgets every shopper's history (their keys change).

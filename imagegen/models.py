@@ -113,6 +113,14 @@ class Job(models.Model):
         related_name="jobs",
         help_text="The model a generate job used, or the one a training job produced.",
     )
+    bulk = models.ForeignKey(
+        "BulkOperation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        help_text="The bulk operation this job is one product of, if any.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -120,6 +128,7 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["bulk", "state"], name="imagegen_job_bulk_state")]
         permissions = [
             ("generate_images", "Can generate images"),
             ("train_generator", "Can train generators"),
@@ -127,10 +136,64 @@ class Job(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(progress__lte=100), name="imagegen_job_progress_lte_100"),
+            # The guard that makes a bulk operation's expansion safe to run twice or resume.
+            models.UniqueConstraint(
+                fields=["bulk", "product"], condition=Q(bulk__isnull=False), name="imagegen_job_unique_bulk_product"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+
+class BulkOperation(models.Model):
+    """One request over many products (an admin action over 10,000 products, say). It stores the selection
+    and is expanded in the background into one ``Job`` per product (``services.bulk``), so results, errors
+    and review stay per product while progress, cancelling and the summary are the operation's."""
+
+    class Operation(models.TextChoices):
+        GENERATE = "generate", "Generate images"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        EXPANDING = "expanding", "Creating jobs"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATES = (State.QUEUED, State.EXPANDING, State.RUNNING)
+    FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    operation = models.CharField(max_length=32, choices=Operation.choices)
+    parameters = models.JSONField(default=dict, blank=True, help_text="What each product's job gets (count, seed, kind).")
+    product_ids = models.JSONField(default=list, help_text="The selected products, in the order their seeds follow.")
+    total = models.PositiveIntegerField(default=0, help_text="Products selected.")
+    expanded = models.PositiveIntegerField(
+        default=0, help_text="Products of the selection whose job exists (where an interrupted expansion resumes)."
+    )
+    skipped = models.PositiveIntegerField(default=0, help_text="Selected products deleted before their job was made.")
+    requested_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    expanded_at = models.DateTimeField(null=True, blank=True, help_text="When the last job was created.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "bulk operation"
+
+    def __str__(self) -> str:
+        return f"{self.get_operation_display()} on {self.total} products #{self.pk} ({self.state})"
 
     @property
     def is_finished(self) -> bool:

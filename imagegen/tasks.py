@@ -16,6 +16,7 @@ from .conf import settings
 def run_job(job_id: int) -> None:
     # gather: a generate job takes queued ones of its kind into its forward passes (services.batching).
     services.execute(job_id, gather=True)
+    services.bulk.settle_running()
 
 
 @shared_task(
@@ -29,6 +30,20 @@ def run_job(job_id: int) -> None:
 def run_jobs(job_ids: list[int]) -> None:
     """A batch of jobs in one task (bulk operations): one message, not one per product."""
     services.execute_many(job_ids, gather=True)
+    services.bulk.settle_running()
+
+
+@shared_task(
+    name="imagegen.expand_bulk",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=settings.TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.TASK_TIME_LIMIT,
+)
+def expand_bulk(operation_id: int) -> None:
+    """Create a bulk operation's jobs in chunks and send them in batches (light queue)."""
+    services.bulk.expand(operation_id)
 
 
 @shared_task(name="imagegen.reconcile_jobs", ignore_result=True)

@@ -22,7 +22,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.parameters import ParameterLocation
 
-from imagegen.models import GeneratedImage, Job
+from imagegen.models import BulkOperation, GeneratedImage, Job
 
 from .conftest import demo_photos
 
@@ -33,7 +33,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 ADMIN = ("fuzz-admin", "fuzz-admin-pass")
 # Path segment before a path parameter -> the rows whose ids the fuzzer should use for it.
-RESOURCES = {"products": "product", "jobs": "job", "images": "image"}
+RESOURCES = {"products": "product", "jobs": "job", "images": "image", "bulk": "bulk"}
 
 
 @pytest.fixture
@@ -46,6 +46,7 @@ def fuzz_queue(settings, redis_url):
     name = f"imagegen-fuzz-{os.getpid()}"
     settings.IMAGEGEN_QUEUE = name
     settings.IMAGEGEN_TRAIN_QUEUE = name
+    settings.IMAGEGEN_LIGHT_QUEUE = name  # a bulk request sends its one expansion task there
     queue = Queue(name, Exchange(name), routing_key=name)
     yield queue
     with app.connection_for_write() as conn:
@@ -70,6 +71,7 @@ def fuzz_settings(settings):
     # ...and their counts, kept in the cache, would throttle 127.0.0.1 in the tests that run after this one.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fuzz"}}
     settings.IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER = None
+    settings.IMAGEGEN_MAX_ACTIVE_BULK_OPERATIONS_PER_USER = None
     return settings
 
 
@@ -94,8 +96,15 @@ def fuzz_data(fuzz_settings, make_products, django_user_model):
         image.image.save("fuzz.png", ContentFile(png.getvalue()), save=False)
         image.save()
         images.append(image)
+    bulks = [
+        BulkOperation.objects.create(operation=BulkOperation.Operation.GENERATE, state=state, total=len(products),
+                                     product_ids=[p.pk for p in products], parameters={"count": 1, "seed": i, "kind": "cgan"},
+                                     requested_by=admin if i % 2 else None)
+        for i, state in enumerate(BulkOperation.State.values)
+    ]
     photo = demo_photos("dress", 1)[0].read_bytes()
     return {"product": [p.pk for p in products], "job": [j.pk for j in jobs], "image": [i.pk for i in images],
+            "bulk": [b.pk for b in bulks],
             "files": [photo, png.getvalue()]}
 
 

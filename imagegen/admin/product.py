@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from .. import services
+from ..conf import settings
 from ..forms import (
     BackgroundForm,
     BrandLookForm,
@@ -30,6 +31,9 @@ def _confirmation(
         "title": title,
         "opts": modeladmin.model._meta,
         "queryset": queryset,
+        # With Django's "select all N", the page carries that choice on instead of N hidden ids.
+        "select_across": request.POST.get("select_across") == "1",
+        "selected_count": queryset.count(),
         "form": form,
         "action": action,
         "button": button,
@@ -84,6 +88,8 @@ class ImagegenProductAdminMixin:
     @admin.action(description="Generate images")
     def generate_images(self, request, queryset):
         form = GenerateImagesForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid() and queryset.count() > settings.BULK_THRESHOLD:
+            return self._generate_in_bulk(request, queryset, form)
         if form.is_valid():
             jobs = []
             try:
@@ -109,6 +115,26 @@ class ImagegenProductAdminMixin:
         )
 
     generate_images.imagegen_permissions = ("imagegen.generate_images",)
+
+    def _generate_in_bulk(self, request, queryset, form):
+        """Many products: one bulk operation, whose jobs are made in the background; answers at once."""
+        try:
+            operation = services.bulk.request_bulk_generation(
+                queryset, count=form.cleaned_data["count"], seed=form.cleaned_data["seed"], user=request.user
+            )
+        except (ValidationError, services.TooManyActiveJobs) as exc:
+            self.message_user(request, _refusal(exc), messages.ERROR)
+            return None
+        link = format_html(
+            '<a href="{}" class="imagegen-bulk-link">Follow its progress.</a>',
+            reverse("admin:imagegen_bulkoperation_change", args=[operation.pk]),
+        )
+        self.message_user(
+            request,
+            format_html("Started bulk operation #{}: generate images for {} products. {}", operation.pk, operation.total, link),
+            messages.SUCCESS,
+        )
+        return None
 
     def _train(self, request, queryset, *, start, form_class, title: str, action: str):
         """Confirm, then queue one training job on the selection with ``start(queryset, user=, **form data)``."""

@@ -2,7 +2,7 @@
 from rest_framework import serializers
 
 from ..conf import settings
-from ..models import GeneratedImage, Job, SourcePhoto
+from ..models import BulkOperation, GeneratedImage, Job, SourcePhoto
 from ..services.jobs import SEED_MAX
 
 
@@ -115,3 +115,59 @@ class RepairRequestSerializer(_EditRequestSerializer):
         help_text="multipart/form-data only: an image of the photo's proportions, white where to repair and black "
         "(or transparent) where to keep; scaled to the photo. Decoded under the upload rules.",
     )
+
+
+class BulkGenerateRequestSerializer(GenerateRequestSerializer):
+    """Which products (exactly one of ``product_ids``, ``category`` or ``all``), and what each one gets."""
+
+    product_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=100_000,
+        help_text="Ids of the products; every one must exist.",
+    )
+    category = serializers.CharField(
+        required=False, allow_blank=False, max_length=200,
+        help_text="Every product of this category (as IMAGEGEN_PRODUCT_CATEGORY_FIELD names it).",
+    )
+    all = serializers.BooleanField(required=False, default=False, help_text="Every product of the shop.")
+
+    def validate(self, data: dict) -> dict:
+        chosen = [name for name in ("product_ids", "category") if name in data] + (["all"] if data.get("all") else [])
+        if len(chosen) != 1:
+            raise serializers.ValidationError("Give exactly one of product_ids, category or all=true.")
+        return data
+
+
+class BulkCountsSerializer(serializers.Serializer):
+    queued = serializers.IntegerField()
+    running = serializers.IntegerField()
+    succeeded = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+
+
+class FailureReasonSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class BulkOperationSerializer(serializers.ModelSerializer):
+    """An operation with its report (``services.bulk_report.report``, set as ``report`` by the view)."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="imagegen-api:bulk-detail")
+    progress = serializers.IntegerField(source="report.progress", help_text="Share (0-100) of its jobs finished.")
+    jobs = serializers.IntegerField(source="report.jobs", help_text="Jobs created so far.")
+    counts = BulkCountsSerializer(source="report.counts", help_text="Its jobs per state.")
+    images = serializers.IntegerField(source="report.images", help_text="Images its jobs made.")
+    failure_reasons = FailureReasonSerializer(
+        source="report.failure_reasons", many=True, help_text="The most common reasons its jobs failed, with counts."
+    )
+    duration_seconds = serializers.FloatField(source="report.duration_seconds", help_text="From request to finish (or now).")
+
+    class Meta:
+        model = BulkOperation
+        fields = [
+            "id", "url", "operation", "state", "parameters", "total", "expanded", "skipped", "error", "progress",
+            "jobs", "counts", "images", "failure_reasons", "duration_seconds", "created_at", "started_at",
+            "expanded_at", "finished_at",
+        ]
+        read_only_fields = fields

@@ -1,7 +1,7 @@
 """The API's routes; a host includes them with ``path("api/", include("imagegen.api.urls"))``."""
 from django.urls import path
 
-from . import editing, storefront, views
+from . import bulk, editing, storefront, views
 
 app_name = "imagegen-api"
 
@@ -14,6 +14,9 @@ urlpatterns = [
     path("products/<int:product_id>/brand-look/", editing.ProductBrandLookView.as_view(), name="product-brandlook"),
     path("products/<int:product_id>/photos/", views.ProductPhotosView.as_view(), name="product-photos"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
+    path("bulk/generate/", bulk.BulkGenerateView.as_view(), name="bulk-generate"),
+    path("bulk/<int:pk>/", bulk.BulkDetailView.as_view(), name="bulk-detail"),
+    path("bulk/<int:pk>/cancel/", bulk.BulkCancelView.as_view(), name="bulk-cancel"),
     path("images/<int:pk>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("images/<int:pk>/review/", views.ImageReviewView.as_view(), name="image-review"),
     path(

@@ -2,6 +2,7 @@
 
 Admin actions, API views, Celery tasks and management commands call these functions and nothing else.
 """
+from . import bulk
 from .ab_report import report as ab_report
 from .editing import primary_photo_url, request_edit
 from .generation import request_generation
@@ -19,6 +20,7 @@ from .uploads import add_source_photo, normalise_upload, save_source_photo
 __all__ = [
     "ab_report",
     "bandit_exploration",
+    "bulk",
     "JobCancelled",
     "JobError",
     "TooManyActiveJobs",

@@ -81,7 +81,10 @@ def _check_active_jobs(user) -> None:
     if cap is None or user is None or not user.is_authenticated:
         return
     list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
-    active = Job.objects.filter(requested_by=user, state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
+    # A bulk operation's jobs are capped as one operation (IMAGEGEN_MAX_ACTIVE_BULK_OPERATIONS_PER_USER).
+    active = Job.objects.filter(
+        requested_by=user, state__in=[Job.State.QUEUED, Job.State.RUNNING], bulk__isnull=True
+    ).count()
     if active >= cap:
         raise TooManyActiveJobs(
             f"You have {active} jobs queued or running, the most one user may have at once "
