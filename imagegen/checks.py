@@ -221,6 +221,20 @@ def check_storefront(app_configs=None, **kwargs):
 
 
 @checks.register()
+def check_worker_settings(app_configs=None, **kwargs):
+    count = settings.LOADED_MODELS_PER_PROCESS
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        return [
+            checks.Error(
+                "IMAGEGEN_LOADED_MODELS_PER_PROCESS must be a whole number >= 1.",
+                hint="A worker process must keep at least the model of the job it runs.",
+                id="imagegen.E027",
+            )
+        ]
+    return []
+
+
+@checks.register()
 def check_training_checkpoints(app_configs=None, **kwargs):
     errors = []
     every = settings.TRAIN_CHECKPOINT_EVERY

@@ -57,7 +57,8 @@ DEFAULTS: dict[str, Any] = {
     # Pillow format names an upload may be decoded as; no other decoder ever sees uploaded bytes.
     # Animated images (GIF, APNG, WebP) are refused whatever the format.
     "UPLOAD_FORMATS": ("JPEG", "PNG", "WEBP", "GIF"),
-    # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
+    # "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N". "auto" and "cuda" spread the pool
+    # processes of a worker over the machine's GPUs (process i on GPU i mod count).
     "DEVICE": "auto",
     # --- Inference on the GPU workers (services.batching, mlcore.inference) ---
     # Most images in one forward pass. A worker running a generate job also claims other queued generate
@@ -73,6 +74,11 @@ DEFAULTS: dict[str, Any] = {
     # torch.compile the generating network: "off", "default", "reduce-overhead" (CUDA graphs) or
     # "max-autotune". Off until bench/inference.py measures it faster on the worker's own device.
     "INFERENCE_COMPILE": "off",
+    # Model versions a worker process keeps loaded (least recently used ones are dropped).
+    "LOADED_MODELS_PER_PROCESS": 4,
+    # Inference workers load the newest active versions when each pool process starts, so the first jobs
+    # after a deploy or restart do not wait for a checkpoint to load.
+    "WARM_MODELS": False,
     # Generator kinds that can be trained and used.
     "KINDS": ("cgan", "vae", "cvae", "tcgan", "ddpm"),
     "DEFAULT_KIND": "cgan",
@@ -80,6 +86,12 @@ DEFAULTS: dict[str, Any] = {
     "IMAGE_SIZE": 64,
     # Most images one generate request may ask for.
     "MAX_IMAGES_PER_JOB": 16,
+    # Decoded training photos (squared uint8 tensors and their colour) are kept in this folder, local to a
+    # worker machine, so later training runs and every process of a distributed run skip the JPEG decoding.
+    # None: "imagegen-decoded-photos" in the system's temporary folder.
+    "DECODED_PHOTO_CACHE_DIR": None,
+    # Size cap of that folder in MB (least recently used entries go first); 0 switches the cache off.
+    "DECODED_PHOTO_CACHE_MAX_MB": 2048,
     # Training defaults; the admin form, the API and train_imagegen can override them per run.
     "TRAIN_STEPS": 1500,
     "TRAIN_BATCH_SIZE": 32,

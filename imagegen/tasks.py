@@ -1,7 +1,7 @@
 """Celery tasks: they take a job id and hand it to the services; the job row is the guard."""
 from celery import shared_task
 
-from . import services
+from . import services, worker_process  # noqa: F401  (worker_process connects the pool set-up signals)
 from .conf import settings
 
 

@@ -20,3 +20,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'auto'")
+
+
+def process_device(device: str | torch.device, index: int) -> torch.device:
+    """The device of worker process number ``index`` (0, 1, ...) on a machine with several GPUs.
+
+    "auto" and "cuda" without a number spread the processes over the GPUs round robin and make that GPU
+    the process's current one, so that a worker started with ``--concurrency`` = number of GPUs holds one
+    model copy per GPU; "cuda:N" and "cpu" stay as given."""
+    resolved = resolve_device(device)
+    count = torch.cuda.device_count() if resolved.type == "cuda" else 0
+    if resolved.type == "cuda" and resolved.index is None and count > 1:
+        resolved = torch.device("cuda", index % count)
+        torch.cuda.set_device(resolved)
+    return resolved

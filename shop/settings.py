@@ -189,6 +189,10 @@ IMAGEGEN_PRODUCT_TEXT_FIELDS = ("name", "description")
 IMAGEGEN_PRODUCT_ATTRIBUTES_FIELD = "attributes"
 IMAGEGEN_JOB_LEASE_SECONDS = int(os.environ.get("IMAGEGEN_JOB_LEASE_SECONDS", 120))
 IMAGEGEN_RECONCILE_QUEUED_AFTER = int(os.environ.get("IMAGEGEN_RECONCILE_QUEUED_AFTER", 120))
+# Queue names per kind of work (README "Workers"); a worker's -Q option names the ones it consumes.
+IMAGEGEN_QUEUE = os.environ.get("IMAGEGEN_QUEUE", "gpu")
+IMAGEGEN_TRAIN_QUEUE = os.environ.get("IMAGEGEN_TRAIN_QUEUE", "train")
+IMAGEGEN_WARM_MODELS = os.environ.get("IMAGEGEN_WARM_MODELS", "") in ("1", "true", "yes")
 if os.environ.get("IMAGEGEN_DEVICE"):
     IMAGEGEN_DEVICE = os.environ["IMAGEGEN_DEVICE"]
 # Images one forward pass of a generate worker may hold (cross-job batching); 1 switches gathering off.

@@ -16,7 +16,6 @@ from ..models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
-_CACHE_SIZE = 4
 _cache: "OrderedDict[tuple[int, str], object]" = OrderedDict()
 _lock = threading.Lock()
 
@@ -88,7 +87,7 @@ def load_sampler(version: ModelVersion):
     logger.info("model version %s loaded into process %s", version.pk, os.getpid())
     with _lock:
         _cache[key] = sampler
-        while len(_cache) > _CACHE_SIZE:
+        while len(_cache) > settings.LOADED_MODELS_PER_PROCESS:
             _cache.popitem(last=False)
     return sampler
 

@@ -100,12 +100,13 @@ def request_training(products: QuerySet | list[int], *, user=None, send: bool = 
 
 
 def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list[str] | None = None) -> TrainingSet:
-    """Decode the photos into one tensor; unreadable ones are skipped and listed, not fatal."""
+    """Decode the photos into one tensor (through the decoded-photo cache); unreadable ones are skipped and
+    listed, not fatal."""
     import torch
 
-    from mlcore.conditioning.colour import dominant_colour_name
-    from mlcore.data import load_image, stack_images
+    from .decoded_photos import decode_photo, decoded_photo_cache
 
+    cache = decoded_photo_cache()
     classes = classes or sorted({photo.category for photo in photos})
     index = {name: i for i, name in enumerate(classes)}
     pictures, labels, skipped, attributes, texts = [], [], [], [], []
@@ -114,22 +115,24 @@ def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list
             skipped.append(f"{photo.name}: category “{photo.category}” is not one the model was trained on")
             continue
         try:
-            with photo.open() as fh:
-                picture = load_image(fh)
+            pixels, colour = decode_photo(photo, image_size, cache)
         except (OSError, ValueError) as exc:
             skipped.append(f"{photo.name}: {exc}")
             continue
-        pictures.append(picture)
+        pictures.append(pixels)
         labels.append(index[photo.category])
         described = dict(photo.attributes)
         if "colour" not in described:
-            described["colour"] = dominant_colour_name(picture)
+            described["colour"] = colour
         attributes.append(described)
         texts.append(photo.text)
+    if cache is not None:
+        cache.prune()
+        logger.info("decoded photos: %d from the cache, %d decoded", cache.hits, cache.misses)
     if not pictures:
         return TrainingSet(images=None, labels=None, classes=classes, skipped=skipped)
     return TrainingSet(
-        images=stack_images(pictures, image_size),
+        images=torch.stack(pictures),
         labels=torch.tensor(labels, dtype=torch.long),
         classes=classes,
         skipped=skipped,
