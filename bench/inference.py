@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fill_defaults, log, machine, recreate_database, start_run, write_results  # noqa: E402
+from bench.common import fill_defaults, log, machine, recreate_database, start_run, timed, write_results  # noqa: E402
 
 QUICK = {"sizes": "64", "batches": "1,4,16", "variants": "fp32", "repeats": 3, "jobs": 24, "worker_counts": "1"}
 FULL = {"sizes": "64,128", "batches": "1,2,4,8,16,32,64,128,256", "variants": "fp32,channels_last,compile", "repeats": 10,
@@ -121,7 +120,7 @@ def generator_throughput(args) -> list[dict]:
                         torch.cuda.synchronize()
 
                 try:
-                    seconds = timed_pass(one_pass, args.repeats)
+                    seconds = timed(one_pass, args.repeats)
                 except Exception as exc:  # e.g. torch.compile without a working compiler: say so, go on
                     log(f"{size} px {name} batch {batch}: {type(exc).__name__}: {str(exc)[:200]}")
                     rows.append({"size": size, "variant": name, "batch": batch, "error": str(exc)[:300]})
@@ -132,16 +131,6 @@ def generator_throughput(args) -> list[dict]:
                 })
                 log(f"{size} px {name} batch {batch}: {batch / seconds:.1f} images/s")
     return rows
-
-
-def timed_pass(fn, repeats: int) -> float:
-    fn()  # warm-up: allocations, kernel selection, compilation
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 # --- 2. the whole queue ------------------------------------------------------------------------------------

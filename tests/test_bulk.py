@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -17,9 +16,9 @@ from imagegen import services
 from imagegen.models import BulkOperation, GeneratedImage, Job
 from imagegen.services import bulk, bulk_report
 
+from .test_api_security import PASSWORD, make_user  # noqa: F401  (make_user is a fixture)
 from .test_browser import log_in
 
-PASSWORD = "pw-for-tests-123"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -75,18 +74,6 @@ def products_qs(products):
     from shop.models import Product
 
     return Product.objects.filter(pk__in=[p.pk for p in products])
-
-
-@pytest.fixture
-def make_user(django_user_model):
-    def make(name: str, *perms: str, staff: bool = True):
-        user = django_user_model.objects.create_user(name, password=PASSWORD, is_staff=staff)
-        for perm in perms:
-            app, codename = perm.split(".")
-            user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=codename))
-        return user
-
-    return make
 
 
 # --- expansion, batches, idempotency ----------------------------------------------------------------
