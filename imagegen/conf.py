@@ -69,8 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "INFERENCE_BATCH_WAIT": 0.05,
     # "auto" (bf16 autocast on a CUDA GPU that supports it, fp32 on the CPU), "fp32" or "bf16" (CUDA only).
     "INFERENCE_PRECISION": "auto",
-    # Channels-last memory for the generating network: "auto" (on CUDA), "on" or "off".
-    "INFERENCE_CHANNELS_LAST": "auto",
+    # Channels-last memory for the generating network: "on", "off" or "auto" (on CUDA only). On: measured
+    # faster on the CPU too (bench/results/2026-12-07-inference.md), as it is on GPUs.
+    "INFERENCE_CHANNELS_LAST": "on",
     # torch.compile the generating network: "off", "default", "reduce-overhead" (CUDA graphs) or
     # "max-autotune". Off until bench/inference.py measures it faster on the worker's own device.
     "INFERENCE_COMPILE": "off",
