@@ -105,17 +105,24 @@ def run_rank(job_id: int, *, device: str, on_progress: ProgressCallback | None =
     from mlcore import distributed
 
     ctx = distributed.initialise(device)
+    trained = False
     try:
         if not ctx.is_main:
-            _follow(job_id)
+            trained = _follow(job_id)
             return None
         take_back_after_restart(job_id)
         job = execute(job_id, on_progress=on_progress)
-        if not _announced.get(job_id):
+        trained = bool(_announced.get(job_id))
+        if not trained:
             # The job did not reach training (not claimed, or it failed first): release the other ranks.
             distributed.broadcast_object(ctx, None)
         return job
     finally:
+        if trained:
+            # Every rank leaves the process group together, once rank 0 has registered the version. A rank
+            # that tore it down and exited while rank 0 still held it once aborted in C++ ("terminate called
+            # without an active exception"), and torchrun then killed rank 0 half-way through registering.
+            distributed.barrier(ctx)
         distributed.teardown()
 
 
@@ -133,8 +140,9 @@ def announce(job: Job) -> None:
     distributed.broadcast_object(ctx, {"job_id": job.pk, "parameters": job.parameters})
 
 
-def _follow(job_id: int) -> None:
-    """A rank above 0: wait for rank 0's word, then train the same job without writing anything."""
+def _follow(job_id: int) -> bool:
+    """A rank above 0: wait for rank 0's word, then train the same job without writing anything. Returns
+    whether rank 0 ran the job (and so waits for this rank at the end)."""
     from mlcore import distributed
 
     from .products import product_photos
@@ -144,7 +152,7 @@ def _follow(job_id: int) -> None:
     word = distributed.broadcast_object(ctx, None)
     if word is None:
         logger.info("job %s: rank 0 did not run it; rank %d exits", job_id, ctx.rank)
-        return
+        return False
     if word["job_id"] != job_id:
         raise RuntimeError(f"rank 0 runs job {word['job_id']} but rank {ctx.rank} was started for job {job_id}")
     job = Job.objects.get(pk=job_id)
@@ -154,6 +162,7 @@ def _follow(job_id: int) -> None:
     except JobError as exc:
         # Rank 0 meets the same problem with the same photos and puts it on the job.
         logger.info("job %s: rank %d stops: %s", job_id, ctx.rank, exc)
+    return True
 
 
 def restart_marker() -> str | None:
