@@ -22,8 +22,8 @@ from ..conf import settings
 from ..models import Job
 from .generation import Plan, attach, generate_passes, plan
 from .jobs import JobCancelled, JobError, ProgressReporter, _finish, claim, claimable
-from .leases import HeartbeatSet
-from .memory import describe, is_out_of_memory, release_memory, shrinking_batches
+from .leases import Heartbeat
+from .memory import failure_text, release_memory, shrinking_batches
 from .model_registry import load_sampler
 
 logger = logging.getLogger(__name__)
@@ -119,14 +119,6 @@ def _fail(entry: Held, error: str) -> None:
     _finish(entry.job_id, Job.State.FAILED, entry.attempt, error=error, message="Failed")
 
 
-def _failure_text(exc: Exception) -> str:
-    if isinstance(exc, JobError):
-        return str(exc)
-    if is_out_of_memory(exc):
-        return f"{describe(exc)}."
-    return f"Unexpected error ({type(exc).__name__}): {exc}"
-
-
 def _report(entry: Held, percent: int, message: str) -> bool:
     """Progress for one job of the set; False when it was cancelled (or its attempt fenced off)."""
     try:
@@ -139,7 +131,7 @@ def _report(entry: Held, percent: int, message: str) -> bool:
 
 def run_claimed(held: list[Held]) -> list[Job]:
     """Run claimed generate jobs to their final states in one pass (or a few) per model version."""
-    with HeartbeatSet({h.job_id: h.attempt for h in held}):
+    with Heartbeat({h.job_id: h.attempt for h in held}):
         try:
             _run(held)
         except SoftTimeLimitExceeded:
@@ -156,7 +148,7 @@ def _run(held: list[Held]) -> None:
         except Exception as exc:  # this job's own failure (no category, no model ...): the others go on
             if not isinstance(exc, JobError):
                 logger.exception("job %s failed", entry.job_id)
-            _fail(entry, _failure_text(exc))
+            _fail(entry, failure_text(exc))
             continue
         if entry.plan is None:  # an earlier attempt attached its images
             _finish(entry.job_id, Job.State.SUCCEEDED, entry.attempt, progress=100, message="Done")
@@ -195,7 +187,7 @@ def _run_group(members: list[Held]) -> None:
         )
     except Exception as exc:  # the pass failed: every job in it fails with the reason, the worker goes on
         logger.exception("batched pass of jobs %s failed", [e.job_id for e in members])
-        failure = _failure_text(exc)
+        failure = failure_text(exc)
     if failure is not None:
         for entry in members:
             _fail(entry, failure)
@@ -213,7 +205,7 @@ def _run_group(members: list[Held]) -> None:
             attach(entry.plan, sampler, images[own], scores[own], passes[own])
         except Exception as exc:  # e.g. storage refused its files: this job fails, the others are kept
             logger.exception("job %s: could not attach its images", entry.job_id)
-            _fail(entry, _failure_text(exc))
+            _fail(entry, failure_text(exc))
             continue
         shared = {p["pass_jobs"] for p in passes[own]}
         message = "Done" if shared == {1} else f"Done (its images shared a pass with up to {max(shared) - 1} other jobs)"

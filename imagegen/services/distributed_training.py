@@ -24,11 +24,11 @@ from django.db.models import Q
 
 from ..models import Job
 from .jobs import JobError, ProgressCallback, execute
+from .leases import torchrun_marker
+from .memory import UNEXPECTED_PREFIX
 
 logger = logging.getLogger(__name__)
 
-# How ``jobs.execute`` begins the error of a job that raised something other than a JobError.
-UNEXPECTED_PREFIX = "Unexpected error ("
 
 class DistributedSetupError(ValueError):
     """The requested processes cannot run here (too many, or more GPUs than the machine has)."""
@@ -165,18 +165,12 @@ def _follow(job_id: int) -> bool:
     return True
 
 
-def restart_marker() -> str | None:
-    """What this torchrun run adds to the job's ``worker`` field, so a restart knows its own job."""
-    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
-    return f" torchrun {run_id}" if run_id else None
-
-
 def take_back_after_restart(job_id: int) -> bool:
     """After torchrun restarted the processes (``TORCHELASTIC_RESTART_COUNT`` > 0), queue the job again when
     this same run was training it (running, or failed when a rank died), so rank 0 claims it and training
     continues from its checkpoint. Attempts still count towards ``IMAGEGEN_JOB_MAX_ATTEMPTS``."""
-    marker = restart_marker()
-    if marker is None or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0:
+    marker = torchrun_marker()
+    if not marker or int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0:
         return False
     # A failure the job reported itself (too few photos, ...) would only fail again; an unexpected one (a
     # rank that died took the collectives down with it) is what a restart is for.

@@ -220,7 +220,7 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None, gather:
 
     With ``gather`` (the workers' tasks) a generate job also takes queued generate jobs of its kind into
     its forward passes (services.batching), each run and finished on its own."""
-    from .memory import describe, is_out_of_memory, release_memory  # it builds on this module's JobError
+    from .memory import failure_text, is_out_of_memory, release_memory  # it builds on this module's JobError
 
     attempt = claim(job_id)
     if attempt is None:
@@ -233,7 +233,7 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None, gather:
         return execute_gathering(job_id, attempt)
     out_of_memory = False
     try:
-        with Heartbeat(job_id, attempt):
+        with Heartbeat({job_id: attempt}):
             _runners()[job.kind](job, ProgressReporter(job_id, on_progress, attempt=attempt))
     except JobCancelled:
         logger.info("job %s: cancelled while running", job_id)
@@ -250,8 +250,7 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None, gather:
     except Exception as exc:  # the worker must survive anything a job does; the reason goes on the row
         logger.exception("job %s failed", job_id)
         out_of_memory = is_out_of_memory(exc)
-        error = f"{describe(exc)}." if out_of_memory else f"Unexpected error ({type(exc).__name__}): {exc}"
-        _finish(job_id, Job.State.FAILED, attempt, error=error, message="Failed")
+        _finish(job_id, Job.State.FAILED, attempt, error=failure_text(exc), message="Failed")
     else:
         _finish(job_id, Job.State.SUCCEEDED, attempt, progress=100, message="Done")
     if out_of_memory:

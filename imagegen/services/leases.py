@@ -22,43 +22,52 @@ from ..models import Job
 logger = logging.getLogger(__name__)
 
 
-def worker_id() -> str:
-    """host:pid, and under torchrun its run id, by which a restarted run knows the job it was training."""
+def torchrun_marker() -> str:
+    """" torchrun <run id>" under torchrun, else "": a restarted run finds the job it was training by it."""
     run = os.environ.get("TORCHELASTIC_RUN_ID")
-    return f"{socket.gethostname()}:{os.getpid()}" + (f" torchrun {run}" if run else "")
+    return f" torchrun {run}" if run else ""
+
+
+def worker_id() -> str:
+    """host:pid, and under torchrun its run id (``torchrun_marker``)."""
+    return f"{socket.gethostname()}:{os.getpid()}{torchrun_marker()}"
 
 
 def lease_until():
     return timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
 
 
-def renew(job_id: int, attempt: int) -> bool:
-    """Extend the lease of ``attempt`` of a running job; False when the attempt no longer holds it."""
-    return bool(
-        Job.objects.filter(pk=job_id, state=Job.State.RUNNING, attempts=attempt).update(lease_expires_at=lease_until())
-    )
+def renew(held: Mapping[int, int]) -> int:
+    """Extend the leases of running jobs (``held`` maps job id to attempt) in one query, each only while its
+    attempt still holds it; returns how many were renewed."""
+    if not held:
+        return 0
+    holding = Q()
+    for job_id, attempt in held.items():
+        holding |= Q(pk=job_id, attempts=attempt)
+    return Job.objects.filter(holding, state=Job.State.RUNNING).update(lease_expires_at=lease_until())
 
 
 class Heartbeat:
-    """Renews a job's lease from a daemon thread every third of the lease, for as long as the block runs."""
+    """Renews the leases of the jobs a worker holds (``held`` maps job id to attempt: one job, or the jobs of
+    a batched pass) from a daemon thread every third of the lease, for as long as the block runs; it stops
+    once none of them is held any more."""
 
-    def __init__(self, job_id: int, attempt: int) -> None:
-        self.job_id, self.attempt = job_id, attempt
+    def __init__(self, held: Mapping[int, int]) -> None:
+        self.held = dict(held)
+        name = next(iter(self.held)) if len(self.held) == 1 else f"{len(self.held)}-jobs"
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"imagegen-heartbeat-{job_id}", daemon=True)
-
-    def _renew(self) -> bool:
-        return renew(self.job_id, self.attempt)
+        self._thread = threading.Thread(target=self._run, name=f"imagegen-heartbeat-{name}", daemon=True)
 
     def _run(self) -> None:
         interval = max(0.5, settings.JOB_LEASE_SECONDS / 3)
         try:
             while not self._stop.wait(interval):
                 try:
-                    if not self._renew():
+                    if not renew(self.held):
                         return
                 except Exception:  # a database blip: try again next beat, the lease has slack for two misses
-                    logger.warning("job %s: could not renew its lease", self.job_id, exc_info=True)
+                    logger.warning("jobs %s: could not renew their leases", sorted(self.held), exc_info=True)
                     close_old_connections()
         finally:
             # The thread has its own database connection; do not leave it open behind.
@@ -71,26 +80,3 @@ class Heartbeat:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-
-
-def renew_all(held: Mapping[int, int]) -> int:
-    """Extend the leases of several running jobs in one query, each only while its attempt (``held`` maps
-    job id to attempt) still holds it; returns how many were renewed."""
-    if not held:
-        return 0
-    holding = Q()
-    for job_id, attempt in held.items():
-        holding |= Q(pk=job_id, attempts=attempt)
-    return Job.objects.filter(holding, state=Job.State.RUNNING).update(lease_expires_at=lease_until())
-
-
-class HeartbeatSet(Heartbeat):
-    """One heartbeat thread for the jobs of a batched pass; it beats while any of them is still held."""
-
-    def __init__(self, held: Mapping[int, int]) -> None:
-        self.held = dict(held)
-        super().__init__(min(self.held), 0)
-        self._thread.name = f"imagegen-heartbeat-{len(self.held)}-jobs"
-
-    def _renew(self) -> bool:
-        return renew_all(self.held) > 0

@@ -28,6 +28,19 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(text in str(exc).lower() for text in _MESSAGES)
 
 
+# How the error of a job that raised something unforeseen begins (a torchrun restart looks for it).
+UNEXPECTED_PREFIX = "Unexpected error ("
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a failed job's row says: a JobError's own text, which memory ran out, or the unexpected error."""
+    if isinstance(exc, JobError):
+        return str(exc)
+    if is_out_of_memory(exc):
+        return f"{describe(exc)}."
+    return f"{UNEXPECTED_PREFIX}{type(exc).__name__}): {exc}"
+
+
 def describe(exc: BaseException) -> str:
     """One line for the job's error: which memory ran out, and the allocator's own words."""
     try:
