@@ -29,11 +29,9 @@ sys.path.insert(0, str(ROOT))
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
 
-from mlcore.conditioning.colour import dominant_colour_name  # noqa: E402
 from mlcore.config import GANConfig  # noqa: E402
-from mlcore.data import load_image, to_square_tensor  # noqa: E402
 from mlcore.devices import resolve_device  # noqa: E402
-from mlcore.photo_cache import DecodedPhotoCache, photo_key  # noqa: E402
+from mlcore.photo_cache import DecodedPhotoCache, decode_cached  # noqa: E402
 from mlcore.sampler import Sampler  # noqa: E402
 from mlcore.trainer import Trainer  # noqa: E402
 
@@ -145,14 +143,7 @@ def load_split(split_dir: Path, size: int = 64, cache: DecodedPhotoCache | None 
     images, labels = [], []
     for index, name in enumerate(classes):
         for path in sorted((split_dir / name).glob("*.jpg")):
-            data = path.read_bytes()
-            key = photo_key(data, size)
-            entry = cache.get(key) if cache is not None else None
-            if entry is None:
-                picture = load_image(data)
-                entry = (to_square_tensor(picture, size), dominant_colour_name(picture))
-                if cache is not None:
-                    cache.put(key, *entry)
+            entry = decode_cached(path.read_bytes(), size, cache)
             images.append(entry[0])
             labels.append(index)
     return torch.stack(images), torch.tensor(labels), classes

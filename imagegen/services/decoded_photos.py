@@ -23,19 +23,8 @@ def decoded_photo_cache():
 
 def decode_photo(photo: ProductPhoto, size: int, cache=None):
     """(uint8 3 x size x size pixels, dominant colour name) of ``photo``; OSError or ValueError when unreadable."""
-    from mlcore.conditioning.colour import dominant_colour_name
-    from mlcore.data import load_image, to_square_tensor
-    from mlcore.photo_cache import photo_key
+    from mlcore.photo_cache import decode_cached
 
     with photo.open() as fh:
         data = fh.read()
-    key = photo_key(data, size)
-    if cache is not None:
-        entry = cache.get(key)
-        if entry is not None:
-            return entry
-    picture = load_image(data)
-    pixels, colour = to_square_tensor(picture, size), dominant_colour_name(picture)
-    if cache is not None:
-        cache.put(key, pixels, colour)
-    return pixels, colour
+    return decode_cached(data, size, cache)
