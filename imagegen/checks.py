@@ -304,3 +304,27 @@ def check_bulk_settings(app_configs=None, **kwargs):
             "IMAGEGEN_MAX_ACTIVE_BULK_OPERATIONS_PER_USER must be a whole number >= 1, or None.", id="imagegen.E023"
         ))
     return errors
+
+
+@checks.register()
+def check_quality_gate_settings(app_configs=None, **kwargs):
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    errors = []
+    if not (number(settings.HELD_OUT_SHARE) and 0 <= settings.HELD_OUT_SHARE <= 0.5):
+        errors.append(checks.Error(
+            "IMAGEGEN_HELD_OUT_SHARE must be a number from 0 to 0.5.",
+            hint="0 trains on every photo, but then the activation metrics can only measure the training photos.",
+            id="imagegen.E028",
+        ))
+    if not (number(settings.NEAR_COPY_ALPHA) and 0 < settings.NEAR_COPY_ALPHA < 1):
+        errors.append(checks.Error("IMAGEGEN_NEAR_COPY_ALPHA must be a number between 0 and 1.", id="imagegen.E029"))
+    if not (number(settings.NEAR_COPY_PERCENTILE) and 0 < settings.NEAR_COPY_PERCENTILE < 100):
+        errors.append(checks.Error("IMAGEGEN_NEAR_COPY_PERCENTILE must be a number between 0 and 100.", id="imagegen.E030"))
+    every = settings.R1_EVERY
+    if not (number(settings.R1_GAMMA) and settings.R1_GAMMA >= 0) or not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
+        errors.append(checks.Error(
+            "IMAGEGEN_R1_GAMMA must be a number >= 0 and IMAGEGEN_R1_EVERY a whole number of steps >= 1.", id="imagegen.E031"
+        ))
+    return errors

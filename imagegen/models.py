@@ -219,6 +219,17 @@ class ModelVersion(models.Model):
         upload_to=model_plot_path, storage=imagegen_storage, blank=True, max_length=255
     )
     loss_curve = models.ImageField(upload_to=model_plot_path, storage=imagegen_storage, blank=True, max_length=255)
+    copy_reference = models.FileField(
+        upload_to=checkpoint_path, storage=imagegen_storage, blank=True, max_length=255,
+        help_text="Features and thumbnails of the training photos, for checking generated images for near copies.",
+    )
+    near_copy_sheet = models.ImageField(
+        upload_to=model_plot_path, storage=imagegen_storage, blank=True, max_length=255,
+        help_text="Each sample flagged as a near copy, beside its nearest training photo.",
+    )
+    activated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was last activated: the most recently activated version serves."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -18,6 +18,14 @@ def save_sample_grid(images: torch.Tensor, target: PlotTarget, nrow: int) -> Non
                value_range=(-1.0, 1.0), pad_value=1.0, format="png")
 
 
+def save_pair_grid(left: torch.Tensor, right: torch.Tensor, target: PlotTarget, pairs_per_row: int = 4) -> None:
+    """Save uint8 images side by side in pairs (``left[i]`` then ``right[i]``), ``pairs_per_row`` pairs a row."""
+    if len(left) != len(right) or len(left) == 0:
+        raise ValueError(f"need as many right images as left ones, and some: {len(left)} and {len(right)}")
+    pairs = torch.stack([left, right], dim=1).flatten(0, 1).detach().cpu().float().div(255.0)
+    save_image(pairs, target, nrow=2 * pairs_per_row, padding=2, pad_value=1.0, format="png")
+
+
 def save_loss_curves(history: dict[str, list[float]], target: PlotTarget) -> None:
     """Plot every recorded term (a GAN's d_loss/g_loss/d_real/d_fake, a VAE's loss/recon/kl) against
     step, one panel each (their scales differ by orders of magnitude), as PNG."""

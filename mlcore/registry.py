@@ -17,6 +17,9 @@ KINDS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+# Kinds whose trainer takes the R1 gradient penalty (a discriminator that sees real images).
+R1_KINDS = ("cgan", "tcgan")
+
 
 @dataclass(frozen=True)
 class KindSpec:

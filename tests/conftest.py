@@ -25,6 +25,14 @@ def _media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _class_conditional_default_kind(settings):
+    """The suite's fixtures and requests use the class-conditional cgan, whose images depend on category and
+    seed alone (many tests compare products of one category); the default kind, tcgan, and the others are
+    tested by name (test_textgan, test_batching, test_copy_gate ...)."""
+    settings.IMAGEGEN_DEFAULT_KIND = "cgan"
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttles():
     """API rate-limit counts live in the (per-process) default cache: no test inherits another's."""
     from django.core.cache import cache

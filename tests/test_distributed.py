@@ -166,10 +166,11 @@ def test_train_imagegen_nproc_2_registers_one_version_with_world_size_and_global
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
-    [version] = ModelVersion.objects.all()
+    [version] = ModelVersion.objects.exclude(kind="features")
     assert version.metrics["world_size"] == 2
     assert version.metrics["batch_size"] == 8 and version.metrics["global_batch_size"] == 16
-    assert version.metrics["steps"] == 4 and version.image_count == 12
+    # Every rank held out the same product of each category: 10 photos trained on, 2 measured against.
+    assert version.metrics["steps"] == 4 and version.image_count == 10 and version.metrics["held_out_photos"] == 2
     [job] = Job.objects.filter(kind=Job.Kind.TRAIN)
     assert job.state == Job.State.SUCCEEDED and job.model_version_id == version.pk
     assert " torchrun " in job.worker and job.attempts == 1

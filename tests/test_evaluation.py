@@ -24,6 +24,8 @@ def held_out(tmp_path):
 
 
 def test_evaluate_needs_a_feature_extractor(trained_version, held_out):
+    # Training trained one for its categories; without it there is nothing to measure with.
+    ModelVersion.objects.filter(kind="features").update(is_active=False)
     with pytest.raises(CommandError, match="No feature extractor covers dress, shoes"):
         call_command("evaluate_imagegen", "--model-version", str(trained_version.pk), "--real", str(held_out))
 
@@ -31,8 +33,11 @@ def test_evaluate_needs_a_feature_extractor(trained_version, held_out):
 def test_feature_extractor_then_evaluation_report(trained_version, held_out):
     out = StringIO()
     call_command("train_feature_extractor", "--epochs", "2", "--device", "cpu", stdout=out)
-    features = ModelVersion.objects.get(kind="features")
+    features = ModelVersion.objects.filter(kind="features").latest("created_at")
     assert features.is_active and features.categories == ["dress", "shoes"] and features.image_count == 12
+    # It retired the one the training job trained for itself on its 10 training photos (2 products held out).
+    automatic = ModelVersion.objects.filter(kind="features").earliest("created_at")
+    assert automatic.image_count == 10 and not automatic.is_active
     assert 0.0 <= features.metrics["train_accuracy"] <= 1.0
     assert trained_version.is_active  # a feature extractor does not retire generators
 

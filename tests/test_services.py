@@ -129,7 +129,9 @@ def test_training_job_registers_and_activates_a_version_and_retires_the_one_it_c
 
     assert job.state == Job.State.SUCCEEDED, job.error
     version = job.model_version
-    assert version.categories == ["dress", "hat", "shoes"] and version.image_count == 16
+    # One product of each 6-product category is held out of training (10% rounded); none of the 4 hats.
+    assert version.categories == ["dress", "hat", "shoes"] and version.image_count == 14
+    assert version.metrics["held_out_photos"] == 2
     assert version.metrics["steps"] == 3 and version.package_version
     trained_version.refresh_from_db()
     assert version.is_active and not trained_version.is_active

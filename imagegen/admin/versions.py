@@ -1,7 +1,8 @@
 """Admin of trained model versions: their sample grids, curves and metrics, and (de)activation."""
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from .. import services
 from ..models import ModelVersion
@@ -21,7 +22,7 @@ def _dig(data: dict, path: tuple[str, ...]):
 class ModelVersionAdmin(ReadOnlyModelAdmin):
     list_display = ("__str__", "grid", "kind", "is_active", "categories_", "image_count", "training", "created_at")
     list_filter = ("kind", "is_active")
-    readonly_fields = ["metrics_", "grid_large", "curve_large"]
+    readonly_fields = ["activation_", "near_copies_", "metrics_", "grid_large", "curve_large"]
     actions = ["compare", "activate", "deactivate"]
     # Rows of the comparison page: (label, path into ModelVersion.metrics).
     compared_metrics = [
@@ -33,6 +34,7 @@ class ModelVersionAdmin(ReadOnlyModelAdmin):
         ("Recall", ("evaluation", "overall", "recall")),
         ("Coverage", ("evaluation", "overall", "coverage")),
         ("Near copies", ("evaluation", "near_copies", "flagged")),
+        ("Near-copy test p-value", ("evaluation", "near_copies", "p_value")),
         ("Measured on", ("evaluation", "real_dir")),
     ]
 
@@ -51,6 +53,45 @@ class ModelVersionAdmin(ReadOnlyModelAdmin):
     @admin.display(description="Metrics")
     def metrics_(self, obj):
         return format_html_join(", ", "{}: {}", sorted(obj.metrics.items()))
+
+    @admin.display(description=_("Activation"))
+    def activation_(self, obj):
+        return obj.metrics.get("activation", "")
+
+    @admin.display(description=_("Near copies of training photos"))
+    def near_copies_(self, obj):
+        copies = (obj.metrics.get("evaluation") or {}).get("near_copies")
+        if not copies:
+            return _("Not measured.")
+        summary = format_html(
+            "<p>{}</p>",
+            _("%(flagged)s of %(total)s samples are closer to a training photo than 99%% of training photos are "
+              "to their nearest other one; %(held)s of %(held_total)s held-out photos are (%(test)s, p = %(p).3g). "
+              "%(pixel)s of the flagged samples are confirmed by the pixel check.") % {
+                "flagged": copies.get("flagged", 0), "total": copies.get("generated_total", "?"),
+                "held": copies.get("held_out_flagged", "?"), "held_total": copies.get("held_out_total", "?"),
+                "test": copies.get("test", "?"), "p": copies.get("p_value", 1.0), "pixel": copies.get("pixel_confirmed", "?"),
+            },
+        )
+        if not obj.near_copy_sheet:
+            return summary
+        captions = format_html_join(
+            "", "<li>{}</li>",
+            (
+                (_("%(category)s, seed %(seed)s: nearest training photo of product #%(product)s (feature distance "
+                   "%(fd)s, pixel difference %(pd)s%(agrees)s)") % {
+                    "category": row["category"], "seed": row["seed"], "product": row["nearest_product"],
+                    "fd": row["feature_distance"], "pd": row["pixel_distance"],
+                    "agrees": _(", pixel check agrees") if row["pixel_agrees"] else "",
+                },)
+                for row in copies.get("samples", [])
+            ),
+        )
+        return format_html(
+            '{}<p>{}</p><img src="{}" alt="" style="max-width: 640px; image-rendering: pixelated"><ol>{}</ol>',
+            summary, _("Each flagged sample (left) beside its nearest training photo (right), in this order:"),
+            obj.near_copy_sheet.url, captions,
+        )
 
     @admin.display(description="Samples")
     def grid(self, obj):

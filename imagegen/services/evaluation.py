@@ -1,19 +1,25 @@
 """Measuring generators with no downloaded weights: a feature extractor trained on the shop's own photos
 (registered as a model version of kind "features"), and the metrics of mlcore.metrics computed with it."""
+import logging
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from ..conf import settings
 from ..models import ModelVersion
 from .files import atomic_files
 from .jobs import JobError
-from .model_registry import activate, load_sampler
+from .model_registry import SERVING_ORDER, activate, load_sampler
+from .near_copies import reference_bytes
 from .products import ProductPhoto, product_photos
 from .training import TrainingSet, load_training_set
+
+logger = logging.getLogger(__name__)
 
 FEATURES_KIND = "features"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -23,14 +29,19 @@ def train_feature_extractor(
     products: QuerySet, *, image_size: int = 64, epochs: int = 15, seed: int = 0, device: str | None = None
 ) -> ModelVersion:
     """Train the catalogue classifier whose frozen features the metrics use; register and activate it."""
-    from mlcore import __version__
-    from mlcore.devices import resolve_device
-    from mlcore.metrics.features import train_feature_extractor as train
-
     data = load_training_set(list(product_photos(products)), image_size)
     count = 0 if data.images is None else len(data.images)
     if count < settings.MIN_TRAINING_IMAGES or len(data.classes) < 2:
         raise JobError(f"A feature extractor needs at least 2 categories and {settings.MIN_TRAINING_IMAGES} photos.")
+    return _register_extractor(data, image_size=image_size, epochs=epochs, seed=seed, device=device)[1]
+
+
+def _register_extractor(data: TrainingSet, *, image_size: int = 64, epochs: int = 15, seed: int = 0, device=None):
+    """Train a feature extractor on ``data``, register it as an active version; returns (extractor, version)."""
+    from mlcore import __version__
+    from mlcore.devices import resolve_device
+    from mlcore.metrics.features import train_feature_extractor as train
+
     extractor = train(
         data.images, data.labels, data.classes, image_size=image_size, epochs=epochs, seed=seed,
         device=resolve_device(device or settings.DEVICE),
@@ -42,8 +53,9 @@ def train_feature_extractor(
             kind=FEATURES_KIND,
             config={"image_size": image_size, "epochs": epochs, "seed": seed, "version_id": extractor.version_id},
             metrics={"train_accuracy": round(float(extractor.accuracy(data.images, data.labels)), 4)},
-            image_count=count,
+            image_count=len(data.images),
             categories=data.classes,
+            product_ids=sorted({photo.product_id for photo in data.sources}),
             package_version=__version__,
         )
         files.save(version.checkpoint, "features.pt", ContentFile(checkpoint.getvalue()))
@@ -51,14 +63,31 @@ def train_feature_extractor(
         version.name = f"features {extractor.version_id} v{version.pk}"
         version.save(update_fields=["name"])
         activate(version)
-    return version
+    return extractor, version
+
+
+def ensure_feature_extractor(data: TrainingSet, *, device=None, progress=None):
+    """(extractor, its version) covering the training set's categories: the active one, else one trained now
+    on these training photos (never on the held-out ones, which it will measure). None when no classifier
+    can be trained: fewer than 2 categories or too few photos."""
+    try:
+        return feature_extractor_for(data.classes)
+    except JobError:
+        pass
+    count = 0 if data.images is None else len(data.images)
+    if len(data.classes) < 2 or count < settings.MIN_TRAINING_IMAGES:
+        logger.info("no feature extractor for %s and too few categories or photos to train one", data.classes)
+        return None
+    if progress is not None:
+        progress(92, _("Training the feature extractor that measures generators (none covers these categories yet)"))
+    return _register_extractor(data, device=device)
 
 
 def feature_extractor_for(categories: list[str]):
     """The newest active feature extractor trained on all of ``categories`` (loaded), and its version."""
     from mlcore.metrics.features import FeatureExtractor
 
-    for version in ModelVersion.objects.filter(kind=FEATURES_KIND, is_active=True).order_by("-created_at", "-id"):
+    for version in ModelVersion.objects.filter(kind=FEATURES_KIND, is_active=True).order_by(*SERVING_ORDER):
         if set(categories) <= set(version.categories):
             with version.checkpoint.open("rb") as fh:
                 return FeatureExtractor.load(BytesIO(fh.read())), version
@@ -82,29 +111,95 @@ def folder_photos(directory: Path, classes: list[str]) -> list[ProductPhoto]:
     return photos
 
 
-def _report(version: ModelVersion, sampler, real: TrainingSet, train: TrainingSet | None, *, per_class: int, seed: int):
-    """Metrics of ``per_class`` samples per category against ``real``, and near copies of ``train``."""
+# Near-copy samples (each beside its nearest training photo) drawn on the version's sheet.
+SHEET_PAIRS = 32
+
+
+@dataclass
+class Measured:
+    """A version measured before activation: its report, the near-copy reference for the images it will
+    generate (a checkpoint, bytes) and the PNG of its flagged samples (None when none was flagged)."""
+
+    report: dict[str, Any]
+    reference: bytes
+    sheet: bytes | None
+
+
+def _samples(sampler, classes: list[str], per_class: int, seed: int):
+    """``per_class`` samples per category (uint8), their class ids and their seeds."""
     import torch
 
     from mlcore.data import stack_images
-    from mlcore.metrics.memorization import flag_near_copies
-    from mlcore.metrics.report import evaluate
 
-    classes = list(version.categories)
-    extractor, extractor_version = feature_extractor_for(classes)
-    fakes, fake_labels = [], []
+    fakes, labels, seeds = [], [], []
     for index, category in enumerate(classes):
-        fakes += sampler.generate_seeds(category, [seed + i for i in range(per_class)])
-        fake_labels += [index] * per_class
-    fake_images = stack_images(fakes, int(version.config.get("image_size", settings.IMAGE_SIZE)))
-    labels = torch.tensor(fake_labels, dtype=torch.long)
-    report = evaluate(extractor, real.images, real.labels, fake_images, labels, classes, seed=seed)
+        own = [seed + i for i in range(per_class)]
+        fakes += sampler.generate_seeds(category, own)
+        labels += [index] * per_class
+        seeds += own
+    return fakes, torch.tensor(labels, dtype=torch.long), seeds
+
+
+def _measure(
+    version: ModelVersion, sampler, extractor_pair, *, train: TrainingSet, real: TrainingSet, held: TrainingSet | None,
+    per_class: int, seed: int,
+) -> Measured:
+    """Metrics of ``per_class`` samples per category against ``real``; near copies of ``train``, tested against
+    how often the ``held`` photos (never trained on) are flagged."""
+    from mlcore.data import stack_images
+    from mlcore.metrics.copy_gate import CopyReference, rate_test
+    from mlcore.metrics.report import evaluate
+    from mlcore.plots import save_pair_grid
+
+    extractor, extractor_version = extractor_pair
+    classes = list(version.categories)
+    pictures, labels, seeds = _samples(sampler, classes, per_class, seed)
+    fakes = stack_images(pictures, int(version.config.get("image_size", settings.IMAGE_SIZE)))
+    report = evaluate(extractor, real.images, real.labels, fakes, labels, classes, seed=seed)
     report["feature_extractor_version"] = extractor_version.pk
-    if train is not None and train.images is not None:
-        # A shop must not publish a copy of a training photo as a new image.
-        copies = flag_near_copies(extractor.features(fake_images), extractor.features(train.images)).to_dict()
-        report["near_copies"] = {key: copies[key] for key in ("flagged", "threshold", "flagged_indices")}
-    return report
+
+    # A shop must not publish a copy of a training photo as a new image.
+    reference = CopyReference.build(extractor, train.images, percentile=settings.NEAR_COPY_PERCENTILE)
+    by_features = reference.feature_check(extractor.features(fakes))
+    by_pixels = reference.pixel_check(fakes)
+    held_flagged, held_total = 0, 0
+    if held is not None and held.images is not None:
+        held_flagged = int(reference.feature_check(extractor.features(held.images)).flags.sum())
+        held_total = len(held.images)
+    gate = rate_test(
+        int(by_features.flags.sum()), len(fakes), held_flagged, held_total,
+        alpha=settings.NEAR_COPY_ALPHA, percentile=settings.NEAR_COPY_PERCENTILE,
+    )
+    flagged = [int(i) for i in by_features.flags.nonzero().flatten()]
+    report["near_copies"] = {
+        "flagged": len(flagged),
+        "threshold": reference.feature_threshold,
+        "ratio_threshold": reference.ratio_threshold,
+        "pixel_threshold": reference.pixel_threshold,
+        "flagged_indices": flagged,
+        "pixel_confirmed": int((by_features.flags & by_pixels.flags).sum()),
+        **gate,
+        "samples": [
+            {
+                "category": classes[int(labels[i])],
+                "seed": seeds[i],
+                "nearest_product": train.sources[int(by_features.indices[i])].product_id,
+                "nearest_photo": train.sources[int(by_features.indices[i])].name,
+                "feature_distance": round(float(by_features.distances[i]), 4),
+                "ratio": round(float(by_features.ratios[i]), 4),
+                "pixel_distance": round(float(by_pixels.distances[i]), 4),
+                "pixel_agrees": bool(by_pixels.flags[i]),
+            }
+            for i in flagged[:SHEET_PAIRS]
+        ],
+    }
+    sheet = None
+    if flagged:
+        shown = flagged[:SHEET_PAIRS]
+        buf = BytesIO()
+        save_pair_grid(fakes[shown], train.images[by_features.indices[shown]], buf)
+        sheet = buf.getvalue()
+    return Measured(report, reference_bytes(reference, [photo.product_id for photo in train.sources]), sheet)
 
 
 def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 50, seed: int = 0) -> dict[str, Any]:
@@ -116,42 +211,70 @@ def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 
     if real.images is None:
         raise JobError(f"No photos of {', '.join(classes)} under {real_dir}/<category>/.")
     train = load_training_set(list(product_photos(version.product_ids)), size, classes)
-    report = _report(version, load_sampler(version), real, train, per_class=per_class, seed=seed)
-    report["real_dir"] = str(real_dir)
+    if train.images is None:
+        raise JobError(f"None of the photos {version} was trained on can be read any more.")
+    measured = _measure(
+        version, load_sampler(version), feature_extractor_for(classes), train=train, real=real, held=real,
+        per_class=per_class, seed=seed,
+    )
+    report = measured.report | {"real_dir": str(real_dir)}
     version.metrics = {**version.metrics, "evaluation": report}
     version.save(update_fields=["metrics"])
     return report
 
 
-def evaluate_after_training(version: ModelVersion, sampler, data: TrainingSet, *, per_class: int = 50) -> dict | None:
-    """The metrics of a freshly trained version against its own training photos (how well it fits them,
-    and whether it copies them), or None when no feature extractor covers its categories yet."""
-    try:
-        report = _report(version, sampler, data, data, per_class=per_class, seed=0)
-    except JobError:
-        return None
-    report["real_dir"] = "training photos"
-    return report
+def evaluate_after_training(version: ModelVersion, sampler, data: TrainingSet, extractor_pair, *, per_class: int = 50) -> Measured:
+    """A freshly trained version measured on the photos held out of its training (on its training photos when
+    too few were held out for the distribution metrics), and checked for near copies of its training photos."""
+    from mlcore.metrics.report import DEFAULT_K
+
+    size = int(version.config.get("image_size", settings.IMAGE_SIZE))
+    held = load_training_set(data.held_out, size, data.classes) if data.held_out else None
+    enough = held is not None and held.images is not None and len(held.images) > DEFAULT_K
+    measured = _measure(
+        version, sampler, extractor_pair, train=data, real=held if enough else data, held=held,
+        per_class=per_class, seed=0,
+    )
+    measured.report["real_dir"] = "held-out photos" if enough else "training photos"
+    return measured
 
 
 def activation_decision(version: ModelVersion) -> tuple[bool, str]:
-    """Whether a new version may replace the active ones it covers: not when its FID (with the same feature
-    extractor) is worse than theirs, nor when it reproduces training photos."""
+    """Whether a new version may replace the active ones it covers: not when its samples are near copies of
+    training photos significantly more often than held-out photos are, nor when its FID (same feature
+    extractor, same kind of real photos) is worse than theirs."""
     policy = settings.AUTO_ACTIVATE
     if policy in ("always", "never"):
-        return policy == "always", f"IMAGEGEN_AUTO_ACTIVATE is {policy!r}"
+        return policy == "always", _("IMAGEGEN_AUTO_ACTIVATE is %(policy)r") % {"policy": policy}
     evaluation = version.metrics.get("evaluation") or {}
     if not evaluation:
-        return True, "no feature extractor yet, so no metrics to compare"
-    if evaluation.get("near_copies", {}).get("flagged"):
-        return False, f"{evaluation['near_copies']['flagged']} samples are near copies of training photos"
+        return True, _("no feature extractor could be trained (fewer than 2 categories), so no metrics to compare")
+    copies = evaluation.get("near_copies", {})
+    if copies.get("significant"):
+        return False, _(
+            "its samples are near copies of training photos more often than real photos are by chance: "
+            "%(flagged)d of %(total)d samples against %(held)d of %(held_total)d held-out photos "
+            "(%(test)s, p = %(p).2g < %(alpha)g)"
+        ) % {
+            "flagged": copies["generated_flagged"], "total": copies["generated_total"], "held": copies["held_out_flagged"],
+            "held_total": copies["held_out_total"], "test": copies["test"], "p": copies["p_value"], "alpha": copies["alpha"],
+        }
     fid = evaluation["overall"]["fid"]
     for other in ModelVersion.objects.filter(kind=version.kind, is_active=True).exclude(pk=version.pk):
         previous = (other.metrics.get("evaluation") or {})
-        same_basis = previous.get("feature_extractor_version") == evaluation.get("feature_extractor_version")
+        same_basis = (
+            previous.get("feature_extractor_version") == evaluation.get("feature_extractor_version")
+            and previous.get("real_dir") == evaluation.get("real_dir")
+        )
         if same_basis and set(other.categories) <= set(version.categories) and previous["overall"]["fid"] < fid:
-            return False, f"FID {fid:.2f} is worse than the active {other}'s {previous['overall']['fid']:.2f}"
-    return True, f"FID {fid:.2f} is no worse than the active versions it replaces"
+            return False, _("FID %(fid).2f is worse than the active %(other)s's %(previous).2f") % {
+                "fid": fid, "other": other, "previous": previous["overall"]["fid"],
+            }
+    return True, _("FID %(fid).2f on %(basis)s is no worse than the active versions it replaces; near copies no more "
+                   "frequent than among held-out photos (%(flagged)d of %(total)d samples, p = %(p).2g)") % {
+        "fid": fid, "basis": evaluation.get("real_dir", "?"), "flagged": copies.get("flagged", 0),
+        "total": copies.get("generated_total", 0), "p": copies.get("p_value", 1.0),
+    }
 
 
 def write_samples(

@@ -4,9 +4,11 @@ import uuid
 from dataclasses import dataclass
 
 from django.db.models import Model
+from django.utils.translation import gettext as _
 
 from ..conf import settings
 from ..models import GeneratedImage, Job, ModelVersion
+from . import near_copies
 from .files import atomic_files, png_file
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .memory import shrinking_batches
@@ -97,10 +99,11 @@ def attach(plan: Plan, sampler, images: list, scores: list[float], passes: list[
     """Store the job's images (with their seeds, scores and the pass that made them) and its model version."""
     job, version, conditions = plan.job, plan.version, plan.conditions
     described = {"attributes": conditions["attributes"], "text": conditions["text"]} if sampler.config.uses_text else {}
-    threshold = settings.MIN_QUALITY_SCORE
+    # A copy of a training photo is never published as a new image: it is attached as rejected, with the reason.
+    copies = near_copies.check(version, images) or [None] * len(images)
     with atomic_files() as files:
-        for image, image_seed, score, where in zip(images, plan.seeds, scores, passes):
-            below = threshold is not None and score < threshold
+        for image, image_seed, score, where, copy in zip(images, plan.seeds, scores, passes, copies):
+            note = _review_note(score, copy)
             row = GeneratedImage(
                 product=job.product,
                 kind=GeneratedImage.Kind.GENERATED,
@@ -109,15 +112,27 @@ def attach(plan: Plan, sampler, images: list, scores: list[float], passes: list[
                 seed=image_seed,
                 width=image.width,
                 height=image.height,
-                parameters={"kind": plan.kind, "category": plan.category, **described, "batch": where},
+                parameters={"kind": plan.kind, "category": plan.category, **described, "batch": where, "near_copy": copy},
                 quality_score=score,
-                review_state=GeneratedImage.ReviewState.REJECTED if below else settings.DEFAULT_REVIEW_STATE,
-                review_note=f"Quality score {score:.3f} is below IMAGEGEN_MIN_QUALITY_SCORE {threshold}." if below else "",
+                review_state=GeneratedImage.ReviewState.REJECTED if note else settings.DEFAULT_REVIEW_STATE,
+                review_note=note,
             )
             files.save(row.image, "generated.png", png_file(image, generated_image_xmp(model_version=version, seed=image_seed)))
             row.save()
         Job.objects.filter(pk=job.pk).update(model_version=version)
     logger.info("job %s: attached %d images to product %s", job.pk, len(images), job.product_id)
+
+
+def _review_note(score: float, copy: dict | None) -> str:
+    """Why an image is attached as rejected ("" when it is not)."""
+    if copy is not None and copy["copy"]:
+        return near_copies.rejection_note(copy)
+    threshold = settings.MIN_QUALITY_SCORE
+    if threshold is not None and score < threshold:
+        return _("Quality score %(score).3f is below IMAGEGEN_MIN_QUALITY_SCORE %(threshold)s.") % {
+            "score": score, "threshold": threshold,
+        }
+    return ""
 
 
 def run(job: Job, progress: ProgressReporter) -> None:

@@ -10,20 +10,28 @@ import threading
 from collections import OrderedDict
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from ..conf import settings
 from ..models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
+# Which of several active versions serves: the one activated last.
+SERVING_ORDER = (F("activated_at").desc(nulls_last=True), "-created_at", "-id")
+
 _cache: "OrderedDict[tuple[int, str], object]" = OrderedDict()
 _lock = threading.Lock()
 
 
 def version_for(kind: str, category: str) -> ModelVersion | None:
-    """The newest active version of ``kind`` trained on ``category``."""
+    """The most recently activated active version of ``kind`` trained on ``category``.
+
+    By activation, not by age: activating an older version is how staff roll back, and it must serve its
+    categories even when a newer active version covers more of them (and so was not retired)."""
     # Few rows; filtering in Python keeps this portable (SQLite has no JSON containment lookup).
-    for version in ModelVersion.objects.filter(kind=kind, is_active=True).order_by("-created_at", "-id"):
+    for version in ModelVersion.objects.filter(kind=kind, is_active=True).order_by(*SERVING_ORDER):
         if category in version.categories:
             return version
     return None
@@ -43,8 +51,10 @@ def activate(version: ModelVersion) -> list[int]:
         if other.pk != version.pk and (whole_catalogue or set(other.categories) <= covered)
     ]
     ModelVersion.objects.filter(pk__in=retired).update(is_active=False)
-    ModelVersion.objects.filter(pk=version.pk).update(is_active=True)
-    version.is_active = True
+    # Stamped on every activation, so a later activation of an older version (a rollback) serves first.
+    now = timezone.now()
+    ModelVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=now)
+    version.is_active, version.activated_at = True, now
     return retired
 
 

@@ -10,10 +10,11 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from ..conf import settings
 from ..models import Job, ModelVersion
-from . import distributed_training, photo_models
+from . import distributed_training, held_out, photo_models
 from .files import atomic_files
 from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
 from .memory import shrinking_batches
@@ -36,6 +37,8 @@ class TrainingSet:
     skipped: list[str] = field(default_factory=list)  # "name: reason" of photos that could not be read
     attributes: list[dict] = field(default_factory=list)  # per image; colour read off the photo when missing
     texts: list[str] = field(default_factory=list)  # per image: its product's own text
+    sources: list[ProductPhoto] = field(default_factory=list)  # per image: the photo it was read from
+    held_out: list[ProductPhoto] = field(default_factory=list)  # selected photos kept out of training
 
     @property
     def categories(self) -> list[str]:
@@ -53,8 +56,12 @@ def training_parameters(
     max_minutes: float | None = None,
     resume_from: int | None = None,
     device: str | None = None,
+    r1_gamma: float | None = None,
 ) -> dict:
     """Validated, complete parameters of a training run (defaults from settings)."""
+    from mlcore.registry import R1_KINDS
+
+    kind = validate_kind(kind)
     image_size = settings.IMAGE_SIZE if image_size is None else image_size
     if image_size not in (64, 128):
         raise ValidationError({"image_size": "Image size must be 64 or 128."})
@@ -74,8 +81,15 @@ def training_parameters(
         raise ValidationError({"max_minutes": "The time budget must be positive."})
     if resume_from is not None and not ModelVersion.objects.filter(pk=resume_from).exists():
         raise ValidationError({"resume_from": f"There is no model version {resume_from}."})
+    if r1_gamma is None:
+        # The setting is for the kinds that have a discriminator on real images; the others ignore it.
+        r1_gamma = float(settings.R1_GAMMA) if kind in R1_KINDS else 0.0
+    elif not 0 <= r1_gamma <= 1000:
+        raise ValidationError({"r1_gamma": _("The R1 penalty weight must be from 0 to 1000.")})
+    elif r1_gamma > 0 and kind not in R1_KINDS:
+        raise ValidationError({"r1_gamma": _("The R1 penalty applies to the GAN kinds (%(kinds)s) only.") % {"kinds": ", ".join(R1_KINDS)}})
     return {
-        "kind": validate_kind(kind),
+        "kind": kind,
         "image_size": image_size,
         "steps": steps,
         "epochs": epochs,
@@ -84,6 +98,7 @@ def training_parameters(
         "max_minutes": max_minutes,
         "resume_from": resume_from,
         "device": device,
+        "r1_gamma": float(r1_gamma),
     }
 
 
@@ -109,7 +124,7 @@ def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list
     cache = decoded_photo_cache()
     classes = classes or sorted({photo.category for photo in photos})
     index = {name: i for i, name in enumerate(classes)}
-    pictures, labels, skipped, attributes, texts = [], [], [], [], []
+    pictures, labels, skipped, attributes, texts, sources = [], [], [], [], [], []
     for photo in photos:
         if photo.category not in index:
             skipped.append(f"{photo.name}: category “{photo.category}” is not one the model was trained on")
@@ -126,6 +141,7 @@ def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list
             described["colour"] = colour
         attributes.append(described)
         texts.append(photo.text)
+        sources.append(photo)
     if cache is not None:
         cache.prune()
         logger.info("decoded photos: %d from the cache, %d decoded", cache.hits, cache.misses)
@@ -138,6 +154,7 @@ def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list
         skipped=skipped,
         attributes=attributes,
         texts=texts,
+        sources=sources,
     )
 
 
@@ -179,8 +196,10 @@ def _build_trainer(params: dict, data: TrainingSet, device: str, resumed: ModelV
     config = spec.config.for_training(
         classes=data.classes, image_size=params["image_size"], attributes=data.attributes, texts=data.texts
     )
+    penalty = {"r1_gamma": params["r1_gamma"], "r1_every": settings.R1_EVERY} if params.get("r1_gamma") else {}
     return spec.trainer(
-        config, data.images, _condition_ids(config, data), batch_size=params["batch_size"], seed=params["seed"], device=device
+        config, data.images, _condition_ids(config, data), batch_size=params["batch_size"], seed=params["seed"],
+        device=device, **penalty,
     )
 
 
@@ -201,10 +220,18 @@ def train(
     ctx = distributed.active()
     report = progress or (lambda percent, message="": None)
     resumed = ModelVersion.objects.get(pk=params["resume_from"]) if params.get("resume_from") else None
-    report(1, f"Reading {len(photos)} photos")
+    # Held-out products are never trained on: the metrics before activation and the near-copy test use them.
+    photos, held = held_out.split(photos)
+    report(1, f"Reading {len(photos)} photos ({len(held)} held out)")
     # A resumed model keeps its class list: its embeddings are indexed by it.
     data = load_training_set(photos, params["image_size"], resumed.categories if resumed else None)
     count = 0 if data.images is None else len(data.images)
+    if held and count < settings.MIN_TRAINING_IMAGES:
+        # Unreadable photos left too few to train on: train on the held-out ones too (measured on training photos).
+        photos, held = photos + held, []
+        data = load_training_set(photos, params["image_size"], resumed.categories if resumed else None)
+        count = 0 if data.images is None else len(data.images)
+    data.held_out = held
     if count < settings.MIN_TRAINING_IMAGES:
         raise JobError(
             f"Only {count} readable photos in the selection; at least {settings.MIN_TRAINING_IMAGES} are needed "
@@ -272,10 +299,16 @@ def write_plots(trainer, out_dir: Path) -> list[Path]:
     return paths
 
 
-def register_version(trainer, summary: dict, data: TrainingSet, params: dict, job: Job | None = None) -> ModelVersion:
-    """Store the checkpoint and its plots, create the model version and activate it."""
+def register_version(
+    trainer, summary: dict, data: TrainingSet, params: dict, job: Job | None = None, progress: ProgressReporter | None = None
+) -> ModelVersion:
+    """Store the checkpoint and its plots, create the model version, measure it and activate it when the
+    quality gate allows (training a feature extractor first when none covers its categories)."""
     from mlcore import __version__
 
+    from .evaluation import ensure_feature_extractor
+
+    extractor = ensure_feature_extractor(data, device=trainer.device, progress=progress)
     checkpoint = BytesIO()
     trainer.save(checkpoint)
     plots = render_plots(trainer)
@@ -288,7 +321,10 @@ def register_version(trainer, summary: dict, data: TrainingSet, params: dict, jo
         "global_batch_size": summary.get("global_batch_size", trainer.batch_size),
         **{k: round(float(v), 4) for k, v in summary.get("losses", {}).items()},
         "skipped_photos": len(data.skipped),
+        "held_out_photos": len(data.held_out),
+        "held_out_product_ids": sorted({photo.product_id for photo in data.held_out}),
     }
+    held_ids = {photo.product_id for photo in data.held_out}
     with atomic_files() as files:
         version = ModelVersion(
             kind=params["kind"],
@@ -296,7 +332,7 @@ def register_version(trainer, summary: dict, data: TrainingSet, params: dict, jo
             metrics=metrics,
             image_count=len(data.images),
             categories=data.classes,
-            product_ids=list(params.get("product_ids", [])),
+            product_ids=[pk for pk in params.get("product_ids", []) if pk not in held_ids],
             package_version=__version__,
         )
         files.save(version.checkpoint, "model.pt", ContentFile(checkpoint.getvalue()))
@@ -304,25 +340,29 @@ def register_version(trainer, summary: dict, data: TrainingSet, params: dict, jo
         files.save(version.loss_curve, "loss_curve.png", ContentFile(plots["loss_curve.png"]))
         version.save()
         version.name = f"{version.kind}-{trainer.config.image_size} v{version.pk}"
-        _evaluate_and_activate(version, checkpoint.getvalue(), trainer.device, data)
+        _evaluate_and_activate(version, checkpoint.getvalue(), trainer.device, data, extractor, files)
         if job is not None:
             Job.objects.filter(pk=job.pk).update(model_version=version)
     return version
 
 
-def _evaluate_and_activate(version: ModelVersion, checkpoint: bytes, device, data: TrainingSet) -> None:
-    """Measure the new version and activate it unless the quality gate says no (the reason is kept)."""
+def _evaluate_and_activate(version: ModelVersion, checkpoint: bytes, device, data: TrainingSet, extractor, files) -> None:
+    """Measure the new version and activate it unless the quality gate says no (the reason is kept); store
+    what the near-copy check of its generated images needs, and the picture of its flagged samples."""
     from mlcore.registry import get_kind
 
     from .evaluation import activation_decision, evaluate_after_training
 
     sampler = get_kind(version.kind).sampler.from_checkpoint(BytesIO(checkpoint), device=device)
-    evaluation = evaluate_after_training(version, sampler, data)
-    if evaluation is not None:
-        version.metrics["evaluation"] = evaluation
+    measured = evaluate_after_training(version, sampler, data, extractor) if extractor is not None else None
+    if measured is not None:
+        version.metrics["evaluation"] = measured.report
+        files.save(version.copy_reference, "copy_reference.pt", ContentFile(measured.reference))
+        if measured.sheet is not None:
+            files.save(version.near_copy_sheet, "near_copies.png", ContentFile(measured.sheet))
     activate_it, reason = activation_decision(version)
     version.metrics["activation"] = reason
-    version.save(update_fields=["name", "metrics"])
+    version.save(update_fields=["name", "metrics", "copy_reference", "near_copy_sheet"])
     if activate_it:
         activate(version)
 
@@ -343,7 +383,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
     distributed_training.announce(job)
     trainer, summary, data = train(params, photos, progress, checkpoint)
     progress(92, "Saving the model")
-    version = register_version(trainer, summary, data, params, job)
+    version = register_version(trainer, summary, data, params, job, progress)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     logger.info("job %s: trained %s in %.0f s (%d photos skipped)", job.pk, version, time.monotonic() - started, len(data.skipped))

@@ -115,6 +115,54 @@ def flag_near_copies(
     return NearCopies(distances <= threshold, indices, distances, float(threshold))
 
 
+def _two_nearest(x: torch.Tensor, y: torch.Tensor, p: float, *, leave_one_out: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of ``x``: distances to its nearest and second-nearest row of ``y``. With ``leave_one_out``
+    (``x`` is ``y``) each row's own entry and its exact duplicates are skipped."""
+    if len(y) < (3 if leave_one_out else 2):
+        raise ValueError("a distance ratio needs at least 2 other real images")
+    firsts, seconds = [], []
+    for i in range(0, len(x), CHUNK):
+        block = _cdist(x[i : i + CHUNK], y, p)
+        if leave_one_out:
+            rows = torch.arange(len(block))
+            block[rows, rows + i] = float("inf")
+            block[block <= 0] = float("inf")
+        top = block.topk(2, dim=1, largest=False).values
+        firsts.append(top[:, 0])
+        seconds.append(top[:, 1])
+    if not firsts:
+        return torch.empty(0, dtype=torch.float64), torch.empty(0, dtype=torch.float64)
+    return torch.cat(firsts), torch.cat(seconds)
+
+
+def _ratio(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    # 0 when the nearest is at distance 0 (an exact copy), whatever the second.
+    return torch.where(second > 0, first / second.clamp_min(1e-300), torch.zeros_like(first))
+
+
+def distance_ratios(fake_feats: Features, real_feats: Features) -> torch.Tensor:
+    """Per generated feature vector: distance to the nearest real one over the distance to the second nearest.
+
+    A copy of one photo sits much closer to it than to any other photo (ratio near 0), while a new photo of
+    the same kind sits about as close to its nearest two (ratio near 1). Scale-free, so it needs no absolute
+    distance to mean anything, and it stays informative when a small catalogue makes the nearest-distance
+    threshold tight."""
+    real = as_float64(real_feats, "real")
+    return _ratio(*_two_nearest(as_float64(fake_feats, "fake"), real, 2.0))
+
+
+def calibrate_ratio_threshold(real_feats: Features, *, percentile: float = DEFAULT_PERCENTILE) -> float:
+    """``percentile`` (0-100) of the real images' ratios to their nearest two *other* real images."""
+    if not 0.0 <= percentile <= 100.0:
+        raise ValueError(f"percentile must be in [0, 100], got {percentile}")
+    real = as_float64(real_feats, "real")
+    ratios = _ratio(*_two_nearest(real, real, 2.0, leave_one_out=True))
+    ratios = ratios[torch.isfinite(ratios) & (ratios > 0)]
+    if len(ratios) == 0:
+        raise ValueError("too few distinct real images to calibrate a distance-ratio threshold")
+    return float(torch.quantile(ratios, percentile / 100.0))
+
+
 def _pixels(images: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 or [-1, 1] images -> N x (3 * size * size) float64 in [0, 1] at ``size`` px."""
     x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float().add(1.0).div(2.0)

@@ -10,6 +10,9 @@ import torch
 from .distribution import density_coverage, frechet_distance, kernel_inception_distance, precision_recall
 from .features import FeatureExtractor
 
+# Neighbours for precision/recall and density/coverage; a category needs more images than this to be measured.
+DEFAULT_K = 5
+
 
 def _metrics(real: torch.Tensor, fake: torch.Tensor, *, k: int, kid_subsets: int, kid_subset_size: int, seed: int) -> dict[str, Any]:
     kid_mean, kid_std = kernel_inception_distance(real, fake, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
@@ -36,7 +39,7 @@ def evaluate(
     fake_labels: torch.Tensor,
     classes: Sequence[str],
     *,
-    k: int = 5,
+    k: int = DEFAULT_K,
     kid_subsets: int = 100,
     kid_subset_size: int = 1000,
     min_per_category: int | None = None,

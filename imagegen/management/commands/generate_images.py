@@ -50,3 +50,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{len(jobs)} generate jobs: {summary}."))
         for job in [j for j in finished if j.state == Job.State.FAILED][:10]:
             self.stdout.write(self.style.WARNING(f"Job #{job.pk} (product {job.product_id}) failed: {job.error}"))
+        if not states.get(Job.State.SUCCEEDED):
+            # Asked for images and made none: that is a failure, whatever else went right.
+            raise CommandError(f"No generate job succeeded ({summary}); no image was made.")

@@ -31,6 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=None)
         parser.add_argument("--max-minutes", type=float, default=None, help="Wall-clock budget; stops when it is spent.")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument(
+            "--r1-gamma", type=float, default=None, metavar="GAMMA",
+            help="R1 gradient penalty weight for GAN kinds (default IMAGEGEN_R1_GAMMA; 0 switches it off).",
+        )
         parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: IMAGEGEN_DEVICE).")
         parser.add_argument("--resume", type=int, metavar="VERSION_ID", help="Continue training this model version.")
         parser.add_argument("--out", type=Path, help="Also write the sample grid and loss curves here as PNG.")
@@ -79,6 +83,7 @@ class Command(BaseCommand):
             "max_minutes": opts["max_minutes"],
             "resume_from": opts["resume"],
             "device": opts["device"],
+            "r1_gamma": opts["r1_gamma"],
         }
         try:
             if opts["dry_run"]:

@@ -1,0 +1,102 @@
+"""Checking generated images for near copies of their model's training photos before they are attached.
+
+Each model version measured at training time stores a copy reference (the training photos' features and
+thumbnails with both calibrated thresholds, ``mlcore.metrics.copy_gate``). A worker loads it, and the
+feature extractor it was built with, once per process, like the sampler itself. An image that the feature
+and the pixel check both flag is attached as rejected with the reason, never published silently.
+"""
+import logging
+import threading
+from collections import OrderedDict
+from io import BytesIO
+
+from django.utils.translation import gettext as _
+
+from ..conf import settings
+from ..models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+_cache: "OrderedDict[tuple[int, str], object]" = OrderedDict()
+_lock = threading.Lock()
+
+
+def reference_bytes(reference, product_ids: list[int]) -> bytes:
+    """The stored form of a version's copy reference, with the product of each training photo."""
+    import torch
+
+    from mlcore.checkpoint import save_checkpoint
+
+    buf = BytesIO()
+    save_checkpoint({**reference.state(), "product_ids": torch.tensor(product_ids, dtype=torch.long)}, buf)
+    return buf.getvalue()
+
+
+def _load(version: ModelVersion):
+    """(extractor, reference, product ids) of ``version``, or None when it has no usable reference."""
+    from mlcore.checkpoint import load_checkpoint
+    from mlcore.metrics.copy_gate import CopyReference
+    from mlcore.metrics.features import FeatureExtractor
+
+    extractor_pk = (version.metrics.get("evaluation") or {}).get("feature_extractor_version")
+    extractor_version = ModelVersion.objects.filter(pk=extractor_pk).first() if extractor_pk else None
+    if extractor_version is None:
+        logger.warning("%s: its feature extractor is gone; its images cannot be checked for near copies", version)
+        return None
+    with version.copy_reference.open("rb") as fh:
+        state = load_checkpoint(BytesIO(fh.read()))
+    with extractor_version.checkpoint.open("rb") as fh:
+        extractor = FeatureExtractor.load(BytesIO(fh.read()))
+    reference = CopyReference.from_state(state)
+    if reference.extractor_hash != extractor.content_hash:
+        logger.warning("%s: its copy reference was built with other extractor weights; not checked", version)
+        return None
+    return extractor, reference, [int(pk) for pk in state["product_ids"]]
+
+
+def _loaded(version: ModelVersion):
+    key = (version.pk, version.copy_reference.name)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    found = _load(version)
+    with _lock:
+        _cache[key] = found
+        while len(_cache) > settings.LOADED_MODELS_PER_PROCESS:
+            _cache.popitem(last=False)
+    return found
+
+
+def check(version: ModelVersion, images: list) -> list[dict] | None:
+    """Per generated image (PIL): its near-copy verdict as a dict (``copy``, distances, thresholds and the
+    ``nearest_product``); None when the version has no copy reference (trained on a single category, or
+    before references existed)."""
+    if not version.copy_reference or not images:
+        return None
+    found = _loaded(version)
+    if found is None:
+        return None
+    from mlcore.data import stack_images
+
+    extractor, reference, product_ids = found
+    size = int(version.config.get("image_size", settings.IMAGE_SIZE))
+    verdicts = reference.check(extractor, stack_images(images, size))
+    return [verdict.to_dict() | {"nearest_product": product_ids[verdict.nearest]} for verdict in verdicts]
+
+
+def rejection_note(verdict: dict) -> str:
+    """Why an image was attached as rejected, for the shop owner."""
+    return _(
+        "Near copy of a training photo (product #%(product)s): feature distance %(fd).3f (threshold %(ft).3f), "
+        "nearest/second-nearest ratio %(r).3f (threshold %(rt).3f), pixel difference %(pd).3f (threshold %(pt).3f). "
+        "A generated image must not reproduce a real photo."
+    ) % {
+        "product": verdict["nearest_product"], "fd": verdict["feature_distance"], "ft": verdict["feature_threshold"],
+        "r": verdict["ratio"], "rt": verdict["ratio_threshold"], "pd": verdict["pixel_distance"], "pt": verdict["pixel_threshold"],
+    }
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
