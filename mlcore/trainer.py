@@ -212,10 +212,14 @@ class Trainer(FitLoop):
         """
         num_classes = self.config.num_classes
         z = sample_noise(columns, self.config.z_dim, self.seed).repeat(num_classes, 1)
-        labels = self.config.class_rows(torch.arange(num_classes).repeat_interleave(columns))
+        labels = self._grid_labels(columns)
         self.calibrate_ema()
         with torch.inference_mode():
             return self.generator_ema(z.to(self.device), labels.to(self.device)).cpu()
+
+    def _grid_labels(self, columns: int) -> torch.Tensor:
+        """The conditions of the grid: each class ``columns`` times, one row per class."""
+        return self.config.class_rows(torch.arange(self.config.num_classes).repeat_interleave(columns))
 
     @classmethod
     def config_from_dict(cls, data: dict[str, Any]) -> GANConfig:

@@ -179,3 +179,57 @@ def test_ab_report_in_the_browser(live_server, make_products, staff_user, browse
     page.screenshot(path=str(output_dir / "ab-report.png"), full_page=True)
     page.goto(f"{live_server.url}/admin/imagegen/armstats/?product=999999")
     assert "No impressions yet" in page.inner_text("#content")
+
+
+def test_rollback_and_flagged_samples_on_the_version_page_in_the_browser(
+    live_server, make_products, staff_user, browser_page, output_dir, settings
+):
+    """Staff roll back to an older version with the admin action in Chromium; generation then uses it for its
+    categories while the newer one keeps the category the older lacks. The older version's page shows the
+    near-copy test and each flagged sample beside its nearest training photo (a version measured with a
+    stand-in generator whose samples are its training photos)."""
+    from django.core.files.base import ContentFile
+
+    from imagegen import services
+    from imagegen.services.evaluation import ensure_feature_extractor, evaluate_after_training
+    from imagegen.services.model_registry import version_for
+    from imagegen.services.training import request_training
+
+    from .test_copy_gate import PhotoSampler, _training_photos
+
+    settings.IMAGEGEN_AUTO_ACTIVATE = "always"
+    products = make_products({"dress": 8, "shoes": 8, "hat": 4})
+    two = [p.pk for p in products if p.category.slug != "hat"]
+    old = services.execute(request_training(two, steps=2, batch_size=4, device="cpu").pk).model_version
+    new = services.execute(request_training([p.pk for p in products], steps=2, batch_size=4, device="cpu").pk).model_version
+    assert version_for("cgan", "dress") == new
+
+    from imagegen.services import held_out
+    from imagegen.services.products import product_photos
+    from imagegen.services.training import load_training_set
+
+    train, held = held_out.split(list(product_photos(two)))
+    data = load_training_set(train, 64)
+    data.held_out = held
+    measured = evaluate_after_training(old, PhotoSampler(_training_photos(data)), data, ensure_feature_extractor(data), per_class=10)
+    old.metrics["evaluation"] = measured.report
+    old.near_copy_sheet.save("near_copies.png", ContentFile(measured.sheet), save=False)
+    old.save()
+
+    page = browser_page
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/imagegen/modelversion/")
+    page.check(f"input[name=_selected_action][value='{old.pk}']")
+    page.select_option("select[name=action]", label="Activate selected versions")
+    page.click("button[name=index]")
+    assert "Activated 1 version" in page.inner_text(".messagelist")
+    assert version_for("cgan", "dress") == old and version_for("cgan", "shoes") == old
+    assert version_for("cgan", "hat") == new
+
+    page.goto(f"{live_server.url}/admin/imagegen/modelversion/{old.pk}/change/")
+    text = page.inner_text("#content")
+    assert "20 of 20 samples are flagged as near copies" in text and "p = " in text
+    assert "beside its nearest training photo" in text
+    sheet = page.locator("img[src*='near_copies']")
+    assert sheet.count() == 1 and sheet.evaluate("img => img.naturalWidth") > 0  # the picture really loads
+    page.screenshot(path=str(output_dir / "model-version-near-copies.png"), full_page=True)

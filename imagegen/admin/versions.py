@@ -65,9 +65,10 @@ class ModelVersionAdmin(ReadOnlyModelAdmin):
             return _("Not measured.")
         summary = format_html(
             "<p>{}</p>",
-            _("%(flagged)s of %(total)s samples are closer to a training photo than 99%% of training photos are "
-              "to their nearest other one; %(held)s of %(held_total)s held-out photos are (%(test)s, p = %(p).3g). "
-              "%(pixel)s of the flagged samples are confirmed by the pixel check.") % {
+            _("%(flagged)s of %(total)s samples are flagged as near copies of a training photo (closer to it than "
+              "nearly all training photos are to their nearest other one, or much closer to it than to the next); "
+              "%(held)s of %(held_total)s held-out photos are (%(test)s, p = %(p).3g). %(pixel)s of the flagged "
+              "samples are confirmed by the pixel check.") % {
                 "flagged": copies.get("flagged", 0), "total": copies.get("generated_total", "?"),
                 "held": copies.get("held_out_flagged", "?"), "held_total": copies.get("held_out_total", "?"),
                 "test": copies.get("test", "?"), "p": copies.get("p_value", 1.0), "pixel": copies.get("pixel_confirmed", "?"),

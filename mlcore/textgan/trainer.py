@@ -44,6 +44,19 @@ class Trainer(GANTrainer):
         word_ids[drop_text] = 0
         return rows
 
+    def _grid_labels(self, columns: int) -> torch.Tensor:
+        """One row per class, each column the full condition row (category, attributes, text) of one of that
+        class's training products, as products are generated; the category alone where a class has none."""
+        labels = self.labels.cpu()
+        rows = []
+        for class_id in range(self.config.num_classes):
+            own = labels[labels[:, 0] == class_id]
+            if len(own) == 0:
+                own = self.config.class_rows(torch.tensor([class_id]))
+            picks = torch.linspace(0, len(own) - 1, columns).round().long()
+            rows.append(own[picks])
+        return torch.cat(rows)
+
     def _calibration_labels(self, count: int) -> torch.Tensor:
         """Full condition rows of training products spread over the dataset, so BatchNorm statistics
         match what products are generated with."""
