@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         "activation": version.metrics.get("activation"),
         "generated_images": len(images),
         "rejected_images": sum(image.review_state == GeneratedImage.ReviewState.REJECTED for image in images),
-        "pictures": [str(grid.relative_to(ROOT)), str(sheet.relative_to(ROOT))],
+        "pictures": [str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path) for path in (grid, sheet)],
     }
     table = "\n".join([
         f"# `make demo` from a fresh clone ({today}, 2 CPU cores, no GPU)",
