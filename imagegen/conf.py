@@ -116,8 +116,8 @@ DEFAULTS: dict[str, Any] = {
     # Near copies of training photos. The threshold is this percentile of the distances between distinct
     # training photos (so it flags about that share of new real photos too). A version is not activated
     # when its samples are flagged significantly more often than held-out photos (Fisher's exact test,
-    # one-sided, at NEAR_COPY_ALPHA); a generated image flagged by the feature and the pixel check alike
-    # is attached as rejected.
+    # one-sided, at NEAR_COPY_ALPHA); a generated image close to a training photo and distinctly closest
+    # to it is attached as rejected.
     "NEAR_COPY_PERCENTILE": 1.0,
     "NEAR_COPY_ALPHA": 0.01,
     # Activate a newly trained version: "if-better" (its FID, measured on its held-out photos with the active

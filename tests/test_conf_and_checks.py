@@ -44,6 +44,11 @@ def test_every_setting_is_documented_in_the_readme():
         ({"IMAGEGEN_SEGMENTS": 0}, "imagegen.E017"),
         ({"IMAGEGEN_BANDIT_EXPLORATION": 1.5}, "imagegen.E017"),
         ({"IMAGEGEN_SEGMENT_MIN_EVENTS": -1}, "imagegen.E017"),
+        ({"IMAGEGEN_HELD_OUT_SHARE": 0.9}, "imagegen.E028"),
+        ({"IMAGEGEN_NEAR_COPY_ALPHA": 0}, "imagegen.E029"),
+        ({"IMAGEGEN_NEAR_COPY_PERCENTILE": 100}, "imagegen.E030"),
+        ({"IMAGEGEN_R1_GAMMA": -1}, "imagegen.E031"),
+        ({"IMAGEGEN_R1_EVERY": 0}, "imagegen.E031"),
     ],
 )
 def test_system_checks_report_configuration_mistakes(settings, override, error_id):

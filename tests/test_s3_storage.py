@@ -21,8 +21,8 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from imagegen import services
-from imagegen.models import GeneratedImage, Job
-from imagegen.services import model_registry
+from imagegen.models import GeneratedImage, Job, ModelVersion
+from imagegen.services import model_registry, near_copies
 from imagegen.services.files import atomic_files, png_file
 from imagegen.services.generation import request_generation
 from imagegen.services.products import product_conditions
@@ -119,9 +119,14 @@ def pixels(data: bytes) -> np.ndarray:
 def test_generation_keeps_images_and_checkpoint_in_the_bucket_under_uuid_keys(bucket, s3_version, settings):
     version, product = s3_version, s3_version.test_products[0]
     model_keys = bucket.keys("imagegen/models/")
-    assert model_keys == sorted([version.checkpoint.name, version.sample_grid.name, version.loss_curve.name])
+    # The version's files, its near-copy sheet when it flagged samples, and the feature extractor training trained.
+    named = [version.checkpoint, version.sample_grid, version.loss_curve, version.copy_reference, version.near_copy_sheet]
+    extractor = ModelVersion.objects.get(kind="features")
+    assert model_keys == sorted([f.name for f in named if f] + [extractor.checkpoint.name])
     for key in model_keys:
-        assert re.fullmatch(rf"imagegen/models/cgan/{UUID_HEX}(\.pt|-sample_grid\.png|-loss_curve\.png)", key), key
+        assert re.fullmatch(
+            rf"imagegen/models/(cgan/{UUID_HEX}(\.pt|-sample_grid\.png|-loss_curve\.png|-near_copies\.png)|features/{UUID_HEX}\.pt)", key
+        ), key
 
     model_registry.clear_cache()  # the job must read the checkpoint back from the bucket
     job = generate(product, count=2, seed=3)
@@ -236,6 +241,7 @@ def test_generation_fails_cleanly_when_the_bucket_cannot_be_written(bucket, s3_v
     # The worker already holds the model, so the failure comes when the images are saved, where a
     # half-written result could be left behind.
     model_registry.load_sampler(s3_version)
+    near_copies.warm(s3_version)
     if broken == "missing bucket":
         missing = f"imagegen-missing-{uuid.uuid4().hex[:8]}"
         imagegen_alias = shop_storages(missing, bucket.endpoint)["default"]

@@ -20,6 +20,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from ..conf import settings
 from ..models import Job
+from . import near_copies
 from .generation import Plan, attach, generate_passes, plan
 from .jobs import JobCancelled, JobError, ProgressReporter, _finish, claim, claimable
 from .leases import Heartbeat
@@ -173,6 +174,7 @@ def _run_group(members: list[Held]) -> None:
     failure = None
     try:
         sampler = load_sampler(version)
+        near_copies.warm(version)
         # Each job's row is written twice (here and before saving): that is where a cancellation is seen.
         note = f"Generating {len(seeds)} images of {len(members)} jobs in shared passes"
         live = [e for e in members if _report(e, 30, note)]

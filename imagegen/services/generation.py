@@ -143,6 +143,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
         return
     progress(10, f"Loading {job_plan.version}")
     sampler = load_sampler(job_plan.version)
+    near_copies.warm(job_plan.version)
     count = len(job_plan.seeds)
     progress(30, f"Generating {count} images")
     images, scores, passes = shrinking_batches(

@@ -2,8 +2,9 @@
 
 Each model version measured at training time stores a copy reference (the training photos' features and
 thumbnails with both calibrated thresholds, ``mlcore.metrics.copy_gate``). A worker loads it, and the
-feature extractor it was built with, once per process, like the sampler itself. An image that the feature
-and the pixel check both flag is attached as rejected with the reason, never published silently.
+feature extractor it was built with, once per process, like the sampler itself. An image that meets both
+feature criteria (``CopyReference.check``) is attached as rejected with the reason (the pixel check's
+distance is stated beside it), never published silently.
 """
 import logging
 import threading
@@ -68,6 +69,13 @@ def _loaded(version: ModelVersion):
     return found
 
 
+def warm(version: ModelVersion) -> None:
+    """Load the version's copy reference and extractor now (with its sampler), so that a storage that cannot
+    be read fails the job while it loads its model, not half-way through saving its images."""
+    if version.copy_reference:
+        _loaded(version)
+
+
 def check(version: ModelVersion, images: list) -> list[dict] | None:
     """Per generated image (PIL): its near-copy verdict as a dict (``copy``, distances, thresholds and the
     ``nearest_product``); None when the version has no copy reference (trained on a single category, or
@@ -89,7 +97,8 @@ def rejection_note(verdict: dict) -> str:
     """Why an image was attached as rejected, for the shop owner."""
     return _(
         "Near copy of a training photo (product #%(product)s): feature distance %(fd).3f (threshold %(ft).3f), "
-        "nearest/second-nearest ratio %(r).3f (threshold %(rt).3f), pixel difference %(pd).3f (threshold %(pt).3f). "
+        "nearest/second-nearest ratio %(r).3f (threshold %(rt).3f); pixel difference %(pd).3f (second opinion, threshold "
+        "%(pt).3f). "
         "A generated image must not reproduce a real photo."
     ) % {
         "product": verdict["nearest_product"], "fd": verdict["feature_distance"], "ft": verdict["feature_threshold"],
