@@ -14,7 +14,7 @@ from ..conf import settings
 from ..models import ModelVersion
 from .files import atomic_files
 from .jobs import JobError
-from .model_registry import SERVING_ORDER, activate, load_sampler
+from .model_registry import SERVING_ORDER, activate, load_feature_extractor, load_sampler
 from .near_copies import reference_bytes
 from .products import ProductPhoto, product_photos
 from .training import TrainingSet, load_training_set
@@ -85,12 +85,9 @@ def ensure_feature_extractor(data: TrainingSet, *, device=None, progress=None):
 
 def feature_extractor_for(categories: list[str]):
     """The newest active feature extractor trained on all of ``categories`` (loaded), and its version."""
-    from mlcore.metrics.features import FeatureExtractor
-
     for version in ModelVersion.objects.filter(kind=FEATURES_KIND, is_active=True).order_by(*SERVING_ORDER):
         if set(categories) <= set(version.categories):
-            with version.checkpoint.open("rb") as fh:
-                return FeatureExtractor.load(BytesIO(fh.read())), version
+            return load_feature_extractor(version), version
     raise JobError(
         f"No feature extractor covers {', '.join(categories)}. Train one: manage.py train_feature_extractor."
     )

@@ -21,8 +21,38 @@ logger = logging.getLogger(__name__)
 # Which of several active versions serves: the one activated last.
 SERVING_ORDER = (F("activated_at").desc(nulls_last=True), "-created_at", "-id")
 
-_cache: "OrderedDict[tuple[int, str], object]" = OrderedDict()
-_lock = threading.Lock()
+
+
+class ProcessCache:
+    """What a worker process loads from storage once and keeps: the IMAGEGEN_LOADED_MODELS_PER_PROCESS most
+    recently used entries, each loaded on first use (never in a parent process before it forks)."""
+
+    caches: "list[ProcessCache]" = []
+
+    def __init__(self) -> None:
+        self._entries: "OrderedDict[tuple, object]" = OrderedDict()
+        self._lock = threading.Lock()
+        ProcessCache.caches.append(self)
+
+    def get(self, key: tuple, load):
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = load()
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > settings.LOADED_MODELS_PER_PROCESS:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_samplers = ProcessCache()
+_extractors = ProcessCache()
 
 
 def version_for(kind: str, category: str) -> ModelVersion | None:
@@ -82,26 +112,35 @@ def load_sampler(version: ModelVersion):
     from mlcore.registry import get_kind
 
     options = inference_options()
-    key = (version.pk, version.checkpoint.name, options)
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    from .photo_models import is_photo_model, loader
 
-    model_class = loader(version.kind) if is_photo_model(version.kind) else get_kind(version.kind).sampler
-    with version.checkpoint.open("rb") as fh:
-        sampler = model_class.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
-    if hasattr(sampler, "set_inference"):  # generators; photo models run as they are
-        sampler.set_inference(options)
-    logger.info("model version %s loaded into process %s", version.pk, os.getpid())
-    with _lock:
-        _cache[key] = sampler
-        while len(_cache) > settings.LOADED_MODELS_PER_PROCESS:
-            _cache.popitem(last=False)
-    return sampler
+    def load():
+        from .photo_models import is_photo_model, loader
+
+        model_class = loader(version.kind) if is_photo_model(version.kind) else get_kind(version.kind).sampler
+        with version.checkpoint.open("rb") as fh:
+            sampler = model_class.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
+        if hasattr(sampler, "set_inference"):  # generators; photo models run as they are
+            sampler.set_inference(options)
+        logger.info("model version %s loaded into process %s", version.pk, os.getpid())
+        return sampler
+
+    return _samplers.get((version.pk, version.checkpoint.name, options), load)
+
+
+def load_feature_extractor(version: ModelVersion):
+    """A feature-extractor version's frozen classifier (``weights_only=True``), once per process."""
+    from io import BytesIO
+
+    from mlcore.metrics.features import FeatureExtractor
+
+    def load():
+        with version.checkpoint.open("rb") as fh:
+            return FeatureExtractor.load(BytesIO(fh.read()))
+
+    return _extractors.get((version.pk, version.checkpoint.name), load)
 
 
 def clear_cache() -> None:
-    with _lock:
-        _cache.clear()
+    """Forget everything this process loaded (samplers, feature extractors, copy references)."""
+    for cache in ProcessCache.caches:
+        cache.clear()

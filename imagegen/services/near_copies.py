@@ -7,19 +7,17 @@ feature criteria (``CopyReference.check``) is attached as rejected with the reas
 distance is stated beside it), never published silently.
 """
 import logging
-import threading
-from collections import OrderedDict
 from io import BytesIO
 
 from django.utils.translation import gettext as _
 
 from ..conf import settings
 from ..models import ModelVersion
+from .model_registry import ProcessCache, load_feature_extractor
 
 logger = logging.getLogger(__name__)
 
-_cache: "OrderedDict[tuple[int, str], object]" = OrderedDict()
-_lock = threading.Lock()
+_references = ProcessCache()
 
 
 def reference_bytes(reference, product_ids: list[int]) -> bytes:
@@ -37,7 +35,6 @@ def _load(version: ModelVersion):
     """(extractor, reference, product ids) of ``version``, or None when it has no usable reference."""
     from mlcore.checkpoint import load_checkpoint
     from mlcore.metrics.copy_gate import CopyReference
-    from mlcore.metrics.features import FeatureExtractor
 
     extractor_pk = (version.metrics.get("evaluation") or {}).get("feature_extractor_version")
     extractor_version = ModelVersion.objects.filter(pk=extractor_pk).first() if extractor_pk else None
@@ -46,8 +43,7 @@ def _load(version: ModelVersion):
         return None
     with version.copy_reference.open("rb") as fh:
         state = load_checkpoint(BytesIO(fh.read()))
-    with extractor_version.checkpoint.open("rb") as fh:
-        extractor = FeatureExtractor.load(BytesIO(fh.read()))
+    extractor = load_feature_extractor(extractor_version)
     reference = CopyReference.from_state(state)
     if reference.extractor_hash != extractor.content_hash:
         logger.warning("%s: its copy reference was built with other extractor weights; not checked", version)
@@ -56,17 +52,7 @@ def _load(version: ModelVersion):
 
 
 def _loaded(version: ModelVersion):
-    key = (version.pk, version.copy_reference.name)
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    found = _load(version)
-    with _lock:
-        _cache[key] = found
-        while len(_cache) > settings.LOADED_MODELS_PER_PROCESS:
-            _cache.popitem(last=False)
-    return found
+    return _references.get((version.pk, version.copy_reference.name), lambda: _load(version))
 
 
 def warm(version: ModelVersion) -> None:
@@ -105,7 +91,3 @@ def rejection_note(verdict: dict) -> str:
         "r": verdict["ratio"], "rt": verdict["ratio_threshold"], "pd": verdict["pixel_distance"], "pt": verdict["pixel_threshold"],
     }
 
-
-def clear_cache() -> None:
-    with _lock:
-        _cache.clear()
