@@ -21,6 +21,10 @@ FUZZ_EXAMPLES     ?= 1000
 
 .PHONY: venv demo test fuzz serve worker clean
 
+# The demo runs with DEBUG on: the published demo SECRET_KEY, plain http, Django serving the media files.
+# Anything else is a deployment, which must set SECRET_KEY (the check shop.E001 refuses the published one).
+demo serve worker: export DEBUG = 1
+
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt

@@ -143,13 +143,19 @@ def prepare(args) -> dict:
 
     django_settings.IMAGEGEN_EVENT_BUFFER_URL = None  # the set-up writes its events at once
     django_settings.IMAGEGEN_SEGMENTS = args.segments
-    from imagegen.services import shoppers
+    from imagegen.services import impressions, shoppers
 
     for s in range(args.shoppers):
         taste = rng.randrange(args.segments)
         liked = [p for j, p in enumerate(products) if j % args.segments == taste]
-        events = [{"kind": rng.choice(["view", "click", "purchase"]), "product": p.pk} for p in rng.sample(liked, min(4, len(liked)))]
-        shoppers.write_events(shoppers.clean_events(f"sim-shopper-{s + 1:05d}", events))
+        shopper = f"sim-shopper-{s + 1:05d}"
+        key = shoppers.shopper_key(shopper)
+        # With the impression token of the original photo, as the storefront sends them: only such events count.
+        events = [
+            {"kind": rng.choice(["view", "click", "purchase"]), "product": p.pk, "token": impressions.issue(key, p.pk, None)}
+            for p in rng.sample(liked, min(4, len(liked)))
+        ]
+        shoppers.write_events(shoppers.clean_events(shopper, events))
     segments = services.refresh_segments(seed=0)
     log(f"segments: {segments}")
     jobs = services.request_variants(send=False)

@@ -89,6 +89,36 @@ def check_task_limits(app_configs=None, **kwargs):
 
 
 @checks.register()
+def check_training_limits(app_configs=None, **kwargs):
+    soft, hard = settings.TRAIN_TASK_SOFT_TIME_LIMIT, settings.TRAIN_TASK_TIME_LIMIT
+    if soft >= hard:
+        return [checks.Error(
+            "IMAGEGEN_TRAIN_TASK_SOFT_TIME_LIMIT must be below IMAGEGEN_TRAIN_TASK_TIME_LIMIT.",
+            hint="The soft limit lets a training job record why it stopped before the hard limit kills it.",
+            id="imagegen.E050",
+        )]
+    warnings = []
+    budget = settings.TRAIN_MAX_MINUTES
+    if budget is not None and budget * 60 >= soft:
+        warnings.append(checks.Warning(
+            f"IMAGEGEN_TRAIN_MAX_MINUTES ({budget} min) reaches IMAGEGEN_TRAIN_TASK_SOFT_TIME_LIMIT ({soft} s): "
+            "training jobs are stopped by the time limit before their own time budget ends.",
+            hint="Lower the budget, or raise the training task limits (and the broker's visibility timeout).",
+            id="imagegen.W020",
+        ))
+    visibility = _visibility_timeout()
+    if visibility is not None and hard >= visibility:
+        warnings.append(checks.Warning(
+            f"IMAGEGEN_TRAIN_TASK_TIME_LIMIT ({hard} s) is not below the broker's visibility timeout ({visibility} s).",
+            hint="The broker then hands a training job's message to a second worker while the job still runs; the "
+            "job row keeps it from running twice, but that worker is held up. Raise "
+            "broker_transport_options['visibility_timeout'] above the training time limit.",
+            id="imagegen.W021",
+        ))
+    return warnings
+
+
+@checks.register()
 def check_kinds(app_configs=None, **kwargs):
     from mlcore.registry import KINDS
 
@@ -163,19 +193,29 @@ def check_uploads(app_configs=None, **kwargs):
 def check_api_limits(app_configs=None, **kwargs):
     from rest_framework.throttling import SimpleRateThrottle
 
-    errors = []
-    for scope, rate in (settings.THROTTLE_RATES or {}).items():
-        try:
-            if rate is not None:
-                SimpleRateThrottle.parse_rate(None, rate)
-        except (ValueError, KeyError, AttributeError, TypeError):
-            errors.append(
-                checks.Error(
-                    f"IMAGEGEN_THROTTLE_RATES[{scope!r}] is {rate!r}, which is not a rate.",
-                    hint='Write "<number>/<second|minute|hour|day>", e.g. "60/minute", or None for no limit.',
-                    id="imagegen.E014",
+    def bad_rates(setting: str, rates: dict, scopes: set | None, error_id: str) -> list:
+        found = []
+        for scope, rate in (rates or {}).items():
+            try:
+                if scopes is not None and scope not in scopes:
+                    raise KeyError(scope)
+                if rate is not None:
+                    SimpleRateThrottle.parse_rate(None, rate)
+            except (ValueError, KeyError, AttributeError, TypeError):
+                found.append(
+                    checks.Error(
+                        f"IMAGEGEN_{setting}[{scope!r}] is {rate!r}, which is not a rate"
+                        + (f" of one of the scopes {', '.join(sorted(scopes))}." if scopes else "."),
+                        hint='Write "<number>/<second|minute|hour|day>", e.g. "60/minute", or None for no limit.',
+                        id=error_id,
+                    )
                 )
-            )
+        return found
+
+    errors = [
+        *bad_rates("THROTTLE_RATES", settings.THROTTLE_RATES, None, "imagegen.E014"),
+        *bad_rates("LOGIN_FAILURE_RATES", settings.LOGIN_FAILURE_RATES, {"address", "username"}, "imagegen.E040"),
+    ]
     cap = settings.MAX_ACTIVE_JOBS_PER_USER
     if cap is not None and not (isinstance(cap, int) and not isinstance(cap, bool) and cap >= 1):
         errors.append(
@@ -216,6 +256,16 @@ def check_storefront(app_configs=None, **kwargs):
             "IMAGEGEN_STOREFRONT_CACHE_SECONDS >= 0, IMAGEGEN_SEGMENT_MIN_EVENTS > 0 and IMAGEGEN_BANDIT_EXPLORATION "
             "from 0 to 1.",
             id="imagegen.E017",
+        ))
+    retention, delta_e = settings.EVENT_RETENTION_DAYS, settings.VARIANT_REMAKE_DELTA_E
+    if not (
+        whole(settings.IMPRESSION_TOKEN_SECONDS, 1) and (retention is None or whole(retention, 1))
+        and isinstance(delta_e, (int, float)) and not isinstance(delta_e, bool) and delta_e >= 0
+    ):
+        errors.append(checks.Error(
+            "IMAGEGEN_IMPRESSION_TOKEN_SECONDS must be a whole number >= 1, IMAGEGEN_EVENT_RETENTION_DAYS a whole "
+            "number >= 1 or None, and IMAGEGEN_VARIANT_REMAKE_DELTA_E a number >= 0.",
+            id="imagegen.E060",
         ))
     return errors
 
@@ -328,3 +378,25 @@ def check_quality_gate_settings(app_configs=None, **kwargs):
             "IMAGEGEN_R1_GAMMA must be a number >= 0 and IMAGEGEN_R1_EVERY a whole number of steps >= 1.", id="imagegen.E031"
         ))
     return errors
+
+
+@checks.register(checks.Tags.security)
+def check_client_address(app_configs=None, **kwargs):
+    """Per-address limits (API, storefront, failed sign-ins) need to know which address to count."""
+    from django.conf import settings as django_settings
+    from rest_framework.settings import api_settings
+
+    proxies = api_settings.NUM_PROXIES
+    if proxies is not None and not (isinstance(proxies, int) and not isinstance(proxies, bool) and proxies >= 0):
+        return [checks.Error("REST_FRAMEWORK['NUM_PROXIES'] must be a whole number >= 0 or None.", id="imagegen.E041")]
+    if proxies is None and not django_settings.DEBUG:
+        return [
+            checks.Warning(
+                "REST_FRAMEWORK['NUM_PROXIES'] is not set, so imagegen counts per-address limits on the socket's "
+                "address and ignores X-Forwarded-For: behind a reverse proxy every client shares the proxy's limits.",
+                hint="Set it to the number of reverse proxies in front of the app that append to X-Forwarded-For "
+                "(0 when clients connect directly).",
+                id="imagegen.W010",
+            )
+        ]
+    return []

@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds before a task is asked to stop (SoftTimeLimitExceeded), then killed.
     "TASK_SOFT_TIME_LIMIT": 3300,
     "TASK_TIME_LIMIT": 3600,
+    # The same for training jobs (imagegen.run_training_job), which take hours: a day, less five minutes for
+    # the job to record why it stopped. Keep them above IMAGEGEN_TRAIN_MAX_MINUTES, and the hard one below
+    # the broker's visibility timeout.
+    "TRAIN_TASK_SOFT_TIME_LIMIT": 24 * 3600 - 300,
+    "TRAIN_TASK_TIME_LIMIT": 24 * 3600,
     # A worker renews a running job's lease every third of this; a job whose lease ran out (its worker
     # was killed, ran out of memory or lost the database) is run again by the reconciler.
     "JOB_LEASE_SECONDS": 120,
@@ -89,7 +94,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_IMAGES_PER_JOB": 16,
     # Decoded training photos (squared uint8 tensors and their colour) are kept in this folder, local to a
     # worker machine, so later training runs and every process of a distributed run skip the JPEG decoding.
-    # None: "imagegen-decoded-photos" in the system's temporary folder.
+    # None: "imagegen-decoded-photos-<uid>" in the system's temporary folder, private to the worker's user
+    # (mode 0700; one that another user owns is not used). Cache errors (unwritable, full) are logged and
+    # the photos decoded without it.
     "DECODED_PHOTO_CACHE_DIR": None,
     # Size cap of that folder in MB (least recently used entries go first); 0 switches the cache off.
     "DECODED_PHOTO_CACHE_MAX_MB": 2048,
@@ -133,6 +140,10 @@ DEFAULTS: dict[str, Any] = {
     # API rate limits ("<n>/<second|minute|hour|day>", or None for no limit): "user" per signed-in user,
     # "ip" per client address, "jobs" per user (or address) for requests that start work.
     "THROTTLE_RATES": {"user": "600/minute", "ip": "1200/minute", "jobs": "60/minute"},
+    # Failed password checks (API basic authentication, the token endpoint) allowed per client address and
+    # per username before further attempts are refused with 429 without hashing the password; DRF rates,
+    # None switches one off. Per username, so that a guesser gains nothing by using many addresses.
+    "LOGIN_FAILURE_RATES": {"address": "30/hour", "username": "10/hour"},
     # Jobs one user may have queued or running at once; further requests are refused (429). None: no cap.
     "MAX_ACTIVE_JOBS_PER_USER": 50,
     # --- Bulk operations (services.bulk) ---
@@ -167,6 +178,16 @@ DEFAULTS: dict[str, Any] = {
     "STOREFRONT_CACHE_SECONDS": 30,
     # Rate limit of the public storefront endpoints per client address (None: none).
     "STOREFRONT_THROTTLE_RATE": "1200/minute",
+    # Seconds the impression token handed out with a product's images stays valid. Only events carrying a
+    # valid token count for the bandit and the segments, so it bounds how late a click or purchase may follow
+    # the page view (and how long a leaked token could be replayed, once per event kind).
+    "IMPRESSION_TOKEN_SECONDS": 3600,
+    # Days storefront events are kept (imagegen.purge_events deletes older ones); None keeps them forever.
+    # The A/B counts are kept apart (ArmStats), so this limits only the shoppers' history and taste.
+    "EVENT_RETENTION_DAYS": 90,
+    # CIE76 colour difference (delta E in CIELAB) a segment's backdrop colour must move before its variants
+    # are made again; below about 2 people see no difference, and each re-make is one edit job per product.
+    "VARIANT_REMAKE_DELTA_E": 10.0,
 }
 
 

@@ -365,7 +365,8 @@ class Shopper(models.Model):
 
 
 class ShopperEvent(models.Model):
-    """One storefront event of a shopper; ``image`` is the variant shown (None: the original photo)."""
+    """One storefront event of a shopper; ``image`` is the variant shown (None: the original photo, or not
+    known for an unverified event)."""
 
     class Kind(models.TextChoices):
         IMPRESSION = "impression", "Impression"
@@ -380,6 +381,11 @@ class ShopperEvent(models.Model):
     segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     at = models.DateTimeField(db_index=True)
+    verified = models.BooleanField(
+        default=False,
+        help_text="Whether it carried a valid impression token (services.impressions); only verified events "
+        "count for the A/B results and the segments.",
+    )
 
     class Meta:
         ordering = ["-at", "-id"]

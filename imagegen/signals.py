@@ -38,8 +38,26 @@ def _variant_deleted(sender, instance, **kwargs) -> None:
         transaction.on_commit(lambda: forget_product(instance.product_id))
 
 
+def _product_deleted(sender, instance, **kwargs) -> None:
+    from .services.storefront import forget_product
+
+    # Cached arms would keep serving the deleted product, and hand out impression tokens for it.
+    product_id = instance.pk
+    transaction.on_commit(lambda: forget_product(product_id))
+
+
+def _files_follow_row(sender, instance, using: str, **kwargs) -> None:
+    from .services.cleanup import delete_files_on_commit
+
+    # After the commit: a rolled back delete keeps its files.
+    delete_files_on_commit(instance, using)
+
+
 def connect() -> None:
-    from .models import GeneratedImage
+    from .models import GeneratedImage, Job, ModelVersion
 
     post_save.connect(_photo_changed, sender=product_model(), dispatch_uid="imagegen-variants-follow-product")
     post_delete.connect(_variant_deleted, sender=GeneratedImage, dispatch_uid="imagegen-storefront-forgets-variant")
+    post_delete.connect(_product_deleted, sender=product_model(), dispatch_uid="imagegen-storefront-forgets-product")
+    for model in (GeneratedImage, ModelVersion, Job):
+        post_delete.connect(_files_follow_row, sender=model, dispatch_uid=f"imagegen-files-follow-{model.__name__}")

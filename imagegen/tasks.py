@@ -22,6 +22,20 @@ def run_job(job_id: int) -> None:
     services.bulk.settle_running()
 
 
+# Training jobs: hours, not minutes (IMAGEGEN_TRAIN_TASK_*). services.jobs.send also puts these limits in
+# each message, so a changed setting applies without restarting the workers.
+TRAIN_TASK = {
+    **JOB_TASK,
+    "soft_time_limit": settings.TRAIN_TASK_SOFT_TIME_LIMIT,
+    "time_limit": settings.TRAIN_TASK_TIME_LIMIT,
+}
+
+
+@shared_task(name="imagegen.run_training_job", **TRAIN_TASK)
+def run_training_job(job_id: int) -> None:
+    services.execute(job_id)
+
+
 @shared_task(name="imagegen.run_jobs", **JOB_TASK)
 def run_jobs(job_ids: list[int]) -> None:
     """A batch of jobs in one task (bulk operations): one message, not one per product."""
@@ -45,6 +59,12 @@ def reconcile_jobs() -> dict:
 def flush_events() -> int:
     """Periodic (every few seconds): write the buffered storefront events in bulk."""
     return services.flush_events()
+
+
+@shared_task(name="imagegen.purge_events", ignore_result=True)
+def purge_events() -> int:
+    """Periodic (daily): delete the storefront events older than IMAGEGEN_EVENT_RETENTION_DAYS."""
+    return services.purge_events()
 
 
 @shared_task(name="imagegen.assign_shoppers", ignore_result=True)

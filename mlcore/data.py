@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import torch
@@ -47,18 +48,20 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
     return background
 
 
-def load_image(source: ImageSource) -> Image.Image:
+def load_image(source: ImageSource, formats: Sequence[str] | None = None) -> Image.Image:
     """Decode a photo from a path, bytes or binary file object into an RGB image.
 
+    ``formats`` names the Pillow decoders that may see the bytes (None: every one Pillow has). Pass an
+    allow-list for photos from outside: Pillow's rarer decoders are where its security bugs have been.
     EXIF orientation is applied (phones store portrait shots rotated) and
     transparency is flattened onto white. Raises ``ValueError`` with the reason
-    for empty, truncated, non-image or oversized data.
+    for empty, truncated, non-image, not allowed or oversized data.
     """
     data = _read_bytes(source)
     if not data:
         raise ValueError("image file is empty (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        with Image.open(io.BytesIO(data), formats=list(formats) if formats is not None else None) as opened:
             # Decode fully now, so truncated files fail here rather than later.
             opened.load()
             img = ImageOps.exif_transpose(opened)
@@ -66,7 +69,8 @@ def load_image(source: ImageSource) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ValueError(f"image is too large to decode safely: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ValueError("data is not an image in a format Pillow can read") from exc
+        allowed = f" ({', '.join(formats)})" if formats is not None else ""
+        raise ValueError(f"data is not an image in a format that may be read{allowed}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ValueError(f"image data is corrupt or truncated: {exc}") from exc
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -95,16 +96,19 @@ class DecodedPhotoCache:
         return removed
 
 
-def decode_cached(data: bytes, size: int, cache: DecodedPhotoCache | None = None) -> tuple[torch.Tensor, str]:
+def decode_cached(
+    data: bytes, size: int, cache: DecodedPhotoCache | None = None, *, formats: Sequence[str] | None = None
+) -> tuple[torch.Tensor, str]:
     """A photo's bytes as (uint8 3 x size x size pixels fitted into the square, dominant colour name), from
-    ``cache`` when it holds them, else decoded (and then kept there). ``ValueError`` when unreadable."""
+    ``cache`` when it holds them, else decoded with the ``formats`` decoders only (``data.load_image``) and
+    then kept there. ``ValueError`` when unreadable."""
     from .conditioning.colour import dominant_colour_name
     from .data import load_image, to_square_tensor
 
     key = photo_key(data, size)
     entry = cache.get(key) if cache is not None else None
     if entry is None:
-        picture = load_image(data)
+        picture = load_image(data, formats)
         entry = (to_square_tensor(picture, size), dominant_colour_name(picture))
         if cache is not None:
             cache.put(key, *entry)

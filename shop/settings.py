@@ -13,8 +13,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-demo-key-set-SECRET_KEY-in-production")
-DEBUG = os.environ.get("DEBUG", "1") == "1"
+# Off unless asked for: `make demo`, `make serve` and the tests' settings ask for what they need.
+DEBUG = os.environ.get("DEBUG", "0") == "1"
+# Published in this repository, so it signs nothing outside a DEBUG demo: with DEBUG off the system check
+# shop.E001 refuses it (and with it every manage.py command, migrate included).
+PUBLISHED_SECRET_KEY = "insecure-demo-key-set-SECRET_KEY-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY") or PUBLISHED_SECRET_KEY
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 
 INSTALLED_APPS = [
@@ -25,6 +29,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # API tokens (README "API"): clients send `Authorization: Token <key>` instead of a password.
+    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "shop",
@@ -43,6 +49,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Over HTTPS unless told otherwise (HTTPS=0: a local stack over plain http); on by default when DEBUG is off.
+HTTPS = os.environ.get("HTTPS", "0" if DEBUG else "1") == "1"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+# Start modest: a browser remembers HSTS for this long and refuses plain http to the host meanwhile.
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 30 * 24 * 3600 if HTTPS else 0))
+# The container health check asks over plain http from inside the container.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (it must overwrite what clients send).
+if os.environ.get("TRUST_X_FORWARDED_PROTO") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"
@@ -127,11 +144,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Must exceed IMAGEGEN_TASK_TIME_LIMIT, or Redis hands a still-running late-acked task to a second worker.
+# Must exceed IMAGEGEN_TASK_TIME_LIMIT and IMAGEGEN_TRAIN_TASK_TIME_LIMIT (a day), or Redis hands a still-running
+# late-acked task to a second worker. A message a dead worker left unacknowledged waits this long, but the
+# reconciler sends its job again as soon as the job's lease runs out.
 # A short connect timeout: a web request that enqueues a job must not hang on an unreachable broker (the
 # job is stored anyway and the reconciler sends it later).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7200)),
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 25 * 3600)),
     "socket_connect_timeout": 3,
     "socket_timeout": 10,
 }
@@ -145,6 +164,8 @@ CELERY_BEAT_SCHEDULE = {
     "imagegen-flush-events": {"task": "imagegen.flush_events", "schedule": 2.0, "options": {"queue": "default"}},
     "imagegen-assign-shoppers": {"task": "imagegen.assign_shoppers", "schedule": 60.0, "options": {"queue": "default"}},
     "imagegen-refresh-segments": {"task": "imagegen.refresh_segments", "schedule": 3600.0, "options": {"queue": "default"}},
+    # Storefront events older than IMAGEGEN_EVENT_RETENTION_DAYS go.
+    "imagegen-purge-events": {"task": "imagegen.purge_events", "schedule": 86400.0, "options": {"queue": "default"}},
 }
 # Storefront events go through a Redis list and are written in bulk (imagegen.flush_events).
 IMAGEGEN_EVENT_BUFFER_URL = REDIS_URL or None
@@ -158,13 +179,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        # DRF's, except that a NUL in the username is refused instead of reaching PostgreSQL (a 500).
+        "rest_framework.authentication.TokenAuthentication",
+        # DRF's, with failed attempts counted and refused (429) once too many, before the password is hashed.
         "imagegen.api.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     # imagegen's views declare their own throttles; these cover the rest (the schema and its docs).
     "DEFAULT_THROTTLE_CLASSES": ["imagegen.api.throttles.PerUserThrottle", "imagegen.api.throttles.PerIPThrottle"],
-    # Behind a reverse proxy, the number of proxies whose X-Forwarded-For entry to trust for the client IP.
+    # Reverse proxies in front of the app that append to X-Forwarded-For (0: clients connect directly).
+    # Unset, per-address limits count the socket's address and never read the header (a client could
+    # write any address there); the check imagegen.W010 asks a non-DEBUG site to say.
     "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -226,3 +226,30 @@ def browser_page(chromium_path, output_dir):
         page.set_default_timeout(30_000)
         yield page
         browser.close()
+
+
+# --- the storefront's event buffer ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def buffer(settings):
+    """The real Redis event buffer of `make test` (REDIS_URL), emptied before and after."""
+    from imagegen.services import shoppers
+
+    settings.IMAGEGEN_EVENT_BUFFER_URL = os.environ["REDIS_URL"]
+    client = shoppers.event_buffer()
+
+    def empty():
+        # The buffer and the flushers' processing lists (services.event_buffer).
+        keys = client.keys("imagegen:events*")
+        if keys:
+            client.delete(*keys)
+
+    empty()
+    yield client
+    empty()
+
+
+@pytest.fixture
+def unbuffered(settings):
+    settings.IMAGEGEN_EVENT_BUFFER_URL = None

@@ -41,3 +41,11 @@ echo "redis: $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping)"
 # wrk, the load generator of bench/storefront_load.py (its smoke test runs in `make test`).
 command -v wrk >/dev/null || apt_install wrk
 echo "wrk: $(command -v wrk)"
+
+# nginx, run by tests/test_compose_proxy.py with the compose stack's own docker/nginx.conf (not as a service).
+if [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx-light || apt_install nginx
+  # Debian starts the packaged service on port 80; the tests start their own.
+  as_root service nginx stop >/dev/null 2>&1 || true
+fi
+echo "nginx: $(/usr/sbin/nginx -v 2>&1)"

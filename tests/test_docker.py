@@ -37,10 +37,15 @@ def _media_root():
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
 
 
+# What a deployment must set (compose refuses to start without them): no secret has a default.
+DEPLOYMENT_ENV = {"SECRET_KEY": "k" * 50, "POSTGRES_PASSWORD": "a-real-password", "HTTPS": "1"}
+
+
 def interpolate(value, env: dict[str, str] | None = None):
     """Compose-style `${VAR}`, `${VAR:-default}`, `${VAR-default}` and `$$`, resolved against `env`
-    (empty by default, i.e. what a bare `docker compose up` gets from the defaults)."""
-    env = env or {}
+    (by default the required variables of DEPLOYMENT_ENV and nothing else, i.e. what `docker compose up`
+    gets from its defaults)."""
+    env = DEPLOYMENT_ENV if env is None else env
     if isinstance(value, dict):
         return {k: interpolate(v, env) for k, v in value.items()}
     if isinstance(value, list):
@@ -57,7 +62,7 @@ def interpolate(value, env: dict[str, str] | None = None):
             return current if current else arg
         if op == "-":
             return arg if current is None else current
-        if op in (":?", "?"):
+        if (op == ":?" and not current) or (op == "?" and current is None):
             raise AssertionError(f"${{{name}}} is required: {arg}")
         return current or ""
 
@@ -388,7 +393,7 @@ def test_ports_are_well_formed_and_match_exposed_ports():
                 }
                 assert container_port in exposed, f"{name}: {container_port} is not EXPOSEd by its Dockerfile"
             published.setdefault(name, []).append(container_port)
-    assert published.get("web") == ["8000"]
+    assert published.get("proxy") == ["8080"] and "web" not in published, "only nginx faces clients"
     assert "postgres" not in published and "redis" not in published, "keep the databases off the host"
 
 
@@ -398,12 +403,47 @@ def test_no_hard_coded_secrets():
         env = environment(service)
         for key in ("SECRET_KEY", "POSTGRES_PASSWORD", "AWS_SECRET_ACCESS_KEY"):
             if env.get(key) is not None:
-                assert re.fullmatch(r"\$\{%s(:?-[^}]*)?\}" % key, str(env[key])), f"{name}: {key} is hard-coded"
+                assert re.fullmatch(r"\$\{%s(:?[-?][^}]*)?\}" % key, str(env[key])), f"{name}: {key} is hard-coded"
         if env.get("DATABASE_URL"):
             password = re.match(r"^\w+://(?:\$\{[^}]*\}|[^:@/]*):(?P<pw>[^@]*)@", env["DATABASE_URL"])
             assert password, f"{name}: DATABASE_URL has no password part"
-            assert re.fullmatch(r"\$\{POSTGRES_PASSWORD(:?-[^}]*)?\}", password["pw"]), (
+            assert re.fullmatch(r"\$\{POSTGRES_PASSWORD(:?[-?][^}]*)?\}", password["pw"]), (
                 f"{name}: the database password is hard-coded")
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "POSTGRES_PASSWORD", "HTTPS"])
+def test_secrets_and_https_must_be_set_there_is_no_default(missing):
+    """A stack started without them would run with a guessable key or password (it used to: change-me)."""
+    env = {k: v for k, v in DEPLOYMENT_ENV.items() if k != missing}
+    for name in ("web", "postgres"):
+        service = services()[name]
+        if missing in str(environment(service)):
+            with pytest.raises(AssertionError, match=f"{missing}.*is required"):
+                interpolate(environment(service), env)
+            break
+    else:
+        pytest.fail(f"no service reads {missing}")
+
+
+def test_proxy_serves_media_from_the_shared_volume_and_forwards_the_client_address():
+    """With DEBUG off Django serves no media, so every image URL was a 404 on the compose stack."""
+    all_services = services()
+    proxy = all_services["proxy"]
+    assert proxy["image"].startswith("nginx:")
+    mounts = {target: (source, kind) for source, target, kind in volume_mounts(proxy)}
+    media_root = interpolate(environment(all_services["web"]))["MEDIA_ROOT"]
+    assert mounts.get(media_root) == ("media", "volume")
+    conf_source = next(source for source, target, kind in volume_mounts(proxy) if target.startswith("/etc/nginx/"))
+    conf = (COMPOSE_FILE.parent / conf_source).read_text()
+    media_block = re.search(r"location /media/ \{(?P<body>.*?)\n    \}", conf, re.S)
+    assert media_block and f"alias {media_root.rstrip('/')}/;" in media_block["body"]
+    assert "return 404" in media_block["body"], "checkpoints in the media volume must not be served"
+    assert re.search(r"proxy_pass http://web:8000;", conf)
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in conf
+    listen = re.search(r"listen (\d+);", conf)[1]
+    assert [p.split(":")[-1] for p in proxy["ports"]] == [listen]
+    # One proxy appends to X-Forwarded-For, so the app trusts exactly one entry.
+    assert interpolate(environment(all_services["web"]))["NUM_PROXIES"] == "1"
 
 
 # --- Dockerfiles -------------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ def fuzz_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Thousands of requests from one address and one user: the rate limits would answer most of them 429.
     settings.IMAGEGEN_THROTTLE_RATES = {"user": "1000000/minute", "ip": "1000000/minute", "jobs": "1000000/minute"}
+    # The token endpoint's fuzzed wrong passwords would block 127.0.0.1's sign-ins, the superuser's included.
+    settings.IMAGEGEN_LOGIN_FAILURE_RATES = {"address": None, "username": None}
     # ...and their counts, kept in the cache, would throttle 127.0.0.1 in the tests that run after this one.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fuzz"}}
     settings.IMAGEGEN_MAX_ACTIVE_JOBS_PER_USER = None

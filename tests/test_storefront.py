@@ -11,30 +11,17 @@ from rest_framework.test import APIClient
 
 from imagegen import services
 from imagegen.models import ArmStats, GeneratedImage, Job, Segment, Shopper, ShopperEvent
-from imagegen.services import bandit, shoppers, storefront, taste
+from imagegen.services import bandit, event_buffer, impressions, shoppers, storefront, taste
+
+from .storefront_client import post_events
 
 SHOPPER = "3f2b8c1e-6d4a-4e0b-9a77-0c1d2e3f4a5b"
 
 
-@pytest.fixture
-def buffer(settings):
-    """The real Redis event buffer of `make test` (REDIS_URL), emptied before and after."""
-    import os
-
-    settings.IMAGEGEN_EVENT_BUFFER_URL = os.environ["REDIS_URL"]
-    client = shoppers.event_buffer()
-    client.delete(shoppers.BUFFER_KEY, shoppers.FLUSH_LOCK_KEY)
-    yield client
-    client.delete(shoppers.BUFFER_KEY, shoppers.FLUSH_LOCK_KEY)
-
-
-@pytest.fixture
-def unbuffered(settings):
-    settings.IMAGEGEN_EVENT_BUFFER_URL = None
-
-
-def post_events(shopper, events):
-    return APIClient().post("/api/storefront/events/", {"shopper": shopper, "events": events}, format="json")
+def with_tokens(shopper, events):
+    """The events as a storefront sends them after showing each product's original photo (verified)."""
+    key = shoppers.shopper_key(shopper)
+    return [{**e, "token": impressions.issue(key, e["product"], e.get("image"))} for e in events]
 
 
 # ---- shoppers and events ----------------------------------------------------------------------------------
@@ -66,7 +53,8 @@ def test_only_a_keyed_hash_of_the_shopper_id_is_stored(settings, make_products, 
         (SHOPPER, [{"kind": "view", "product": "P", "at": "yesterday"}], "ISO 8601"),
         (SHOPPER, [{"kind": "view", "product": "P", "at": "2026-01-01T00:00:00"}], "time zone"),
         (SHOPPER, [{"kind": "view", "product": "P", "at": "2031-01-01T00:00:00+00:00"}], "last 7 days"),
-        (SHOPPER, [{"kind": "view", "product": "P"}, {"kind": "click", "product": "P", "image": 999999}], "not a variant"),
+        (SHOPPER, [{"kind": "view", "product": "P"}, {"kind": "click", "product": "P", "image": 999999}], "Unknown product or image."),
+        (SHOPPER, [{"kind": "view", "product": "P", "token": 12}], "token must be"),
     ],
 )
 def test_malformed_events_are_a_400_and_store_nothing(make_products, buffer, shopper, events, reason):
@@ -89,18 +77,21 @@ def test_too_many_events_in_one_request_are_refused(make_products, buffer):
 
 def test_events_are_buffered_in_redis_then_written_in_bulk_with_their_ab_counts(make_products, buffer):
     first, second = make_products({"hat": 2})
+    shown = APIClient().get(f"/api/storefront/products/{first.pk}/images/", {"shopper": SHOPPER}).json()
+    assert shown["shown"]["id"] is None and shown["token"]
     events = [
-        {"kind": "impression", "product": first.pk},
-        {"kind": "click", "product": first.pk},
-        {"kind": "add_to_cart", "product": first.pk},
+        {"kind": "click", "product": first.pk, "token": shown["token"]},
+        {"kind": "add_to_cart", "product": first.pk, "token": shown["token"]},
         {"kind": "view", "product": second.pk, "at": (timezone.now() - datetime.timedelta(days=1)).isoformat()},
     ]
     reply = post_events(SHOPPER, events)
-    assert reply.status_code == 202 and reply.json() == {"accepted": 4}
+    assert reply.status_code == 202 and reply.json() == {"accepted": 3}
     assert buffer.llen(shoppers.BUFFER_KEY) == 4 and not ShopperEvent.objects.exists(), "nothing written yet"
     assert services.flush_events() == 4
-    assert buffer.llen(shoppers.BUFFER_KEY) == 0
-    assert sorted(ShopperEvent.objects.values_list("kind", flat=True)) == ["add_to_cart", "click", "impression", "view"]
+    assert buffer.llen(shoppers.BUFFER_KEY) == 0 and event_buffer.pending_events(buffer) == 0
+    assert sorted(ShopperEvent.objects.values_list("kind", "verified")) == [
+        ("add_to_cart", True), ("click", True), ("impression", True), ("view", False),
+    ], "the view carried no token"
     (stats,) = ArmStats.objects.filter(product=first)
     assert (stats.arm, stats.segment_index, stats.impressions, stats.clicks, stats.add_to_carts, stats.purchases) == (
         ArmStats.ORIGINAL, ArmStats.NO_SEGMENT, 1, 1, 1, 0,
@@ -118,7 +109,7 @@ def test_a_flush_that_dies_before_committing_loses_no_event(make_products, buffe
     monkeypatch.setattr(shoppers, "write_events", broken)
     with pytest.raises(RuntimeError):
         services.flush_events()
-    assert buffer.llen(shoppers.BUFFER_KEY) == 3, "still buffered"
+    assert event_buffer.pending_events(buffer) == 3, "still buffered"
     monkeypatch.undo()
     assert services.flush_events() == 3 and ShopperEvent.objects.count() == 3
 
@@ -152,7 +143,8 @@ def shoppers_with_tastes(products, per_group=4, seed=0):
     for group, chosen in enumerate((products[:half], products[half:])):
         for i in range(per_group):
             events = [{"kind": rng.choice(["click", "purchase", "view"]), "product": p.pk} for p in chosen]
-            shoppers.write_events(shoppers.clean_events(f"group{group}-shopper-{i:04d}", events))
+            shopper = f"group{group}-shopper-{i:04d}"
+            shoppers.write_events(shoppers.clean_events(shopper, with_tokens(shopper, events)))
 
 
 def test_segments_are_deterministic_for_a_seed_and_keep_their_indexes(settings, make_products, unbuffered):
@@ -171,8 +163,9 @@ def test_segments_are_deterministic_for_a_seed_and_keep_their_indexes(settings, 
         keys = [shoppers.shopper_key(f"group{group}-shopper-{i:04d}") for i in range(4)]
         assert len({assignment[k] for k in keys}) == 1
     # A new shopper with enough events joins the nearest segment; one with too few keeps the default.
-    shoppers.write_events(shoppers.clean_events("newcomer-0001", [{"kind": "purchase", "product": products[0].pk}]))
-    shoppers.write_events(shoppers.clean_events("newcomer-0002", [{"kind": "view", "product": products[0].pk}]))
+    for newcomer, kind in (("newcomer-0001", "purchase"), ("newcomer-0002", "view")):
+        events = with_tokens(newcomer, [{"kind": kind, "product": products[0].pk}])
+        shoppers.write_events(shoppers.clean_events(newcomer, events))
     assert services.assign_new_shoppers() == 1
     newcomer = Shopper.objects.get(key=shoppers.shopper_key("newcomer-0001"))
     assert newcomer.segment.index == assignment[shoppers.shopper_key("group0-shopper-0000")]
@@ -281,8 +274,9 @@ def test_bad_requests_to_the_storefront(personalized, live_server):
 
 def test_clicks_are_attributed_to_the_arm_that_was_shown(personalized):
     product, segment, approved, _pending, member = personalized
-    shown = storefront.images_for(product.pk, member, rng=random.Random(1))["shown"]
-    post_events(member, [{"kind": "click", "product": product.pk}])
+    body = storefront.images_for(product.pk, member, rng=random.Random(1))
+    shown = body["shown"]
+    post_events(member, [{"kind": "click", "product": product.pk, "token": body["token"]}])
     arm = shown["id"] or ArmStats.ORIGINAL
     stats = ArmStats.objects.get(product=product, segment_index=segment.index, arm=arm)
     assert (stats.impressions, stats.clicks) == (1, 1)

@@ -5,15 +5,21 @@ anonymously), and a per-IP limit alone lets one account spread its requests over
 Counters live in Django's default cache, so processes share them only when that cache is shared (Redis):
 with the per-process local-memory cache each web process counts on its own.
 """
-import time
-
-from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from ..conf import DEFAULTS, settings
+from . import window_counter
+from .client_address import client_address
 
 
-class _SettingsRateThrottle(SimpleRateThrottle):
+class _ByTrustedAddress:
+    """Counts per address by ``client_address``: a forwarded header only counts behind trusted proxies."""
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
+
+
+class _SettingsRateThrottle(_ByTrustedAddress, SimpleRateThrottle):
     """Reads its rate from ``IMAGEGEN_THROTTLE_RATES[scope]``; None there switches the limit off."""
 
     def get_rate(self):
@@ -34,7 +40,7 @@ class PerUserThrottle(_SettingsRateThrottle):
 
 
 class PerIPThrottle(_SettingsRateThrottle):
-    """Requests from one client address, signed in or not (behind a proxy, set DRF's NUM_PROXIES)."""
+    """Requests from one client address, signed in or not (behind proxies, set DRF's NUM_PROXIES to their count)."""
 
     scope = "ip"
 
@@ -54,7 +60,7 @@ class JobRequestThrottle(_SettingsRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class StorefrontThrottle(BaseThrottle):
+class StorefrontThrottle(_ByTrustedAddress, BaseThrottle):
     """The public storefront endpoints, per client address, at ``IMAGEGEN_STOREFRONT_THROTTLE_RATE``.
 
     A counter per fixed window (one atomic increment), not DRF's list of every request's time: that list
@@ -69,18 +75,10 @@ class StorefrontThrottle(BaseThrottle):
         if rate is None:
             return True
         limit, period = SimpleRateThrottle.parse_rate(None, rate)  # a pure function that DRF keeps as a method
-        now = time.time()
-        window = int(now // period)
-        key = f"imagegen:throttle:storefront:{self.get_ident(request)}:{window}"
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=period + 1)
-            count = 1
+        count, left = window_counter.hit(f"imagegen:throttle:storefront:{self.get_ident(request)}", period)
         if count <= limit:
             return True
-        self.wait_seconds = (window + 1) * period - now
+        self.wait_seconds = left
         return False
 
     def wait(self) -> float | None:

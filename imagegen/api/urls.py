@@ -1,4 +1,5 @@
 """The API's routes; a host includes them with ``path("api/", include("imagegen.api.urls"))``."""
+from django.apps import apps
 from django.urls import path
 
 from . import bulk, editing, storefront, views
@@ -26,3 +27,8 @@ urlpatterns = [
     path("storefront/events/", storefront.StorefrontEventsView.as_view(), name="storefront-events"),
     path("storefront/opt-out/", storefront.StorefrontOptOutView.as_view(), name="storefront-opt-out"),
 ]
+
+if apps.is_installed("rest_framework.authtoken"):
+    from .tokens import ObtainTokenView
+
+    urlpatterns.append(path("auth/token/", ObtainTokenView.as_view(), name="auth-token"))

@@ -4,12 +4,17 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from imagegen.conf import settings as imagegen_settings
+
+PRODUCT_MODEL = imagegen_settings.PRODUCT_MODEL
+
 
 class Migration(migrations.Migration):
 
     dependencies = [
         ('imagegen', '0005_storefront'),
-        ('shop', '0001_initial'),
+        # The host's product model, named by IMAGEGEN_PRODUCT_MODEL (never a hard-coded app).
+        migrations.swappable_dependency(PRODUCT_MODEL),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

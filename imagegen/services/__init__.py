@@ -7,7 +7,7 @@ from .ab_report import report as ab_report
 from .editing import primary_photo_url, request_edit
 from .generation import request_generation
 from .personalize import request_variants
-from .shoppers import flush_events, opt_out, record_events
+from .shoppers import flush_events, opt_out, purge_events, record_events
 from .taste import assign_new_shoppers, refresh_segments
 from .jobs import JobCancelled, JobError, TooManyActiveJobs, cancel, execute, execute_many
 from .photo_models import request_photo_model_training
@@ -36,6 +36,7 @@ __all__ = [
     "normalise_upload",
     "opt_out",
     "primary_photo_url",
+    "purge_events",
     "reconcile",
     "record_events",
     "refresh_segments",

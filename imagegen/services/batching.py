@@ -204,11 +204,10 @@ def _run_group(members: list[Held]) -> None:
         if entry.job_id not in running or not _report(entry, 80, "Saving images"):
             continue
         try:
-            attach(entry.plan, sampler, images[own], scores[own], passes[own])
+            # It finishes the job too, in the same transaction as its images.
+            attach(entry.plan, sampler, images[own], scores[own], passes[own], attempt=entry.attempt)
+        except JobCancelled:
+            logger.info("job %s: cancelled or taken over while its images were saved; they are discarded", entry.job_id)
         except Exception as exc:  # e.g. storage refused its files: this job fails, the others are kept
             logger.exception("job %s: could not attach its images", entry.job_id)
             _fail(entry, failure_text(exc))
-            continue
-        shared = {p["pass_jobs"] for p in passes[own]}
-        message = "Done" if shared == {1} else f"Done (its images shared a pass with up to {max(shared) - 1} other jobs)"
-        _finish(entry.job_id, Job.State.SUCCEEDED, entry.attempt, progress=100, message=message)

@@ -10,7 +10,9 @@ from ..conf import settings
 from ..models import GeneratedImage, Job, ModelVersion
 from . import near_copies
 from .files import atomic_files, png_file
-from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
+from .jobs import (
+    JobError, ProgressReporter, create_job, hold_for_results, succeed_with_results, validate_kind, validate_seed,
+)
 from .memory import shrinking_batches
 from .model_registry import load_sampler, version_for
 from .products import product_category, product_conditions
@@ -95,12 +97,15 @@ def generate_passes(sampler, seeds: list[int], conditions: list[dict], owners: l
     return images, scores, passes
 
 
-def attach(plan: Plan, sampler, images: list, scores: list[float], passes: list[dict]) -> None:
-    """Store the job's images (with their seeds, scores and the pass that made them) and its model version."""
+def attach(plan: Plan, sampler, images: list, scores: list[float], passes: list[dict], *, attempt: int) -> None:
+    """Store the job's images (with their seeds, scores and the pass that made them) and its model version,
+    and mark the job done, all in one transaction and only while ``attempt`` still holds the job running:
+    otherwise ``JobCancelled``, and nothing of this attempt stays (rows rolled back, files deleted)."""
     job, version, conditions = plan.job, plan.version, plan.conditions
     described = {"attributes": conditions["attributes"], "text": conditions["text"]} if sampler.config.uses_text else {}
     # A copy of a training photo is never published as a new image: it is attached as rejected, with the reason.
     copies = near_copies.check(version, images) or [None] * len(images)
+    rows = []
     with atomic_files() as files:
         for image, image_seed, score, where, copy in zip(images, plan.seeds, scores, passes, copies):
             note = _review_note(score, copy)
@@ -118,9 +123,21 @@ def attach(plan: Plan, sampler, images: list, scores: list[float], passes: list[
                 review_note=note,
             )
             files.save(row.image, "generated.png", png_file(image, generated_image_xmp(model_version=version, seed=image_seed)))
+            rows.append(row)
+        # The files first, then the row lock: slow storage never holds the job's row locked.
+        hold_for_results(job.pk, attempt)
+        for row in rows:
             row.save()
         Job.objects.filter(pk=job.pk).update(model_version=version)
+        succeed_with_results(job.pk, attempt, _done_message(passes))
     logger.info("job %s: attached %d images to product %s", job.pk, len(images), job.product_id)
+
+
+def _done_message(passes: list[dict]) -> str:
+    shared = {p["pass_jobs"] for p in passes}
+    if shared <= {1}:
+        return "Done"
+    return f"Done (its images shared a pass with up to {max(shared) - 1} other jobs)"
 
 
 def _review_note(score: float, copy: dict | None) -> str:
@@ -152,4 +169,4 @@ def run(job: Job, progress: ProgressReporter) -> None:
         on_retry=lambda big, small, why: progress(30, f"{why} generating {big} at once; now {small} at a time"),
     )
     progress(80, "Saving images")
-    attach(job_plan, sampler, images, scores, passes)
+    attach(job_plan, sampler, images, scores, passes, attempt=progress.attempt)

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Model, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..conf import settings
 from ..models import Job
@@ -108,13 +109,19 @@ def send(job_id: int, kind: str | None = None) -> bool:
 
     The job is stored either way: the reconciler sends queued jobs nobody claimed once the broker is back,
     so a broker outage delays work instead of failing the request that asked for it."""
-    from ..tasks import run_job
+    from ..tasks import run_job, run_training_job
 
     if kind is None:
         kind = Job.objects.values_list("kind", flat=True).get(pk=job_id)
+    task, limits = run_job, {}
+    if kind == Job.Kind.TRAIN:
+        # Training takes hours: its own task, and its limits in the message itself, read now rather than
+        # when the worker imported the task module.
+        task = run_training_job
+        limits = {"soft_time_limit": settings.TRAIN_TASK_SOFT_TIME_LIMIT, "time_limit": settings.TRAIN_TASK_TIME_LIMIT}
     try:
         # No publish retries: a web request must not hang on a dead broker; the reconciler retries.
-        run_job.apply_async(args=[job_id], queue=queue_for(kind), retry=False)
+        task.apply_async(args=[job_id], queue=queue_for(kind), retry=False, **limits)
     except Exception as exc:  # kombu raises OperationalError, redis-py its own ConnectionError
         logger.warning("job %s stays queued, the broker is unreachable: %s", job_id, exc)
         return False
@@ -174,6 +181,28 @@ def _finish(job_id: int, state: str, attempt: int, **fields: Any) -> None:
     _holding(job_id, attempt).update(
         state=state, finished_at=timezone.now(), updated_at=timezone.now(), lease_expires_at=None, **fields
     )
+
+
+def hold_for_results(job_id: int, attempt: int) -> None:
+    """Call inside the transaction that stores a job's results, before it writes them: locks the job's row
+    until commit, and raises ``JobCancelled`` (rolling the results back) unless ``attempt`` still holds the
+    job running. A stalled attempt that a newer one took over, or a job cancelled meanwhile, stores nothing;
+    and while the lock is held no claim or cancel can land between this check and the commit."""
+    held = _holding(job_id, attempt).select_for_update().values_list("pk", flat=True)
+    if not list(held):
+        raise JobCancelled(job_id)
+
+
+def succeed_with_results(job_id: int, attempt: int, message: str = "Done") -> None:
+    """Mark the job done in the transaction that stored its results (after ``hold_for_results``), so a
+    cancel arriving after the commit finds it finished instead of cancelling a job whose results stay."""
+    _finish(job_id, Job.State.SUCCEEDED, attempt, progress=100, message=message)
+
+
+def time_limit_text(kind: str) -> str:
+    """Why a job stopped at its task's soft time limit (training has its own)."""
+    limit = settings.TRAIN_TASK_SOFT_TIME_LIMIT if kind == Job.Kind.TRAIN else settings.TASK_SOFT_TIME_LIMIT
+    return _("Stopped: the job ran past the time limit of %(seconds)s seconds.") % {"seconds": limit}
 
 
 def claimable() -> Q:
@@ -244,7 +273,7 @@ def execute(job_id: int, *, on_progress: ProgressCallback | None = None, gather:
             job_id,
             Job.State.FAILED,
             attempt,
-            error=f"Stopped: the job ran past the time limit of {settings.TASK_SOFT_TIME_LIMIT} seconds.",
+            error=time_limit_text(job.kind),
             message="Failed",
         )
     except Exception as exc:  # the worker must survive anything a job does; the reason goes on the row

@@ -86,7 +86,7 @@ def is_stored_name(name: object) -> bool:
 
 def load(storage, name: str, size: tuple[int, int]) -> Image.Image:
     """The stored mask ``name`` as an "L" mask of ``size``."""
-    with storage.open(name, "rb") as fh, Image.open(fh) as stored:
+    with storage.open(name, "rb") as fh, Image.open(fh, formats=["PNG"]) as stored:
         mask = stored.convert("L")
     if mask.size != size:
         # Scaled up, a mask's edge pixels are partly marked: repair them too rather than leave a seam.

@@ -2,31 +2,62 @@
 segment's preferred colour (the photo operations' generated studio backdrop), made by edit jobs and
 reviewed like every generated image. The product itself is never changed: only what is around it.
 
-A variant is made again only when its inputs changed: the segment's colour moved, or the product's
-photo was replaced. Rejected variants are not made again for the same inputs.
-"""
-from django.db.models import Model, QuerySet
+A variant is made again only when its inputs changed: the segment's colour moved by more than
+``IMAGEGEN_VARIANT_REMAKE_DELTA_E`` (CIE76 delta E; k-means centroids drift a little at every refresh, and
+a re-make per drift would be a job for every product), or the product's photo was replaced. Rejected
+variants are not made again for the same inputs.
 
+The jobs of one call are created with one bulk insert per segment and sent as ``imagegen.run_jobs``
+messages of ``IMAGEGEN_BULK_BATCH_SIZE`` jobs (``services.bulk.send_batches``), not one message each.
+``BulkOperation`` is not used: it only knows "generate" (one generator, count and seed per product), while a
+variant is an edit with per-segment options, and it would add an expansion task for work that is already
+in the background (the segment refresh).
+"""
+import math
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from mlcore.conditioning.colour import srgb_to_lab
+
+from ..conf import settings
 from ..models import GeneratedImage, Job, Segment
-from .editing import primary_photo_name, request_edit
+from . import operations
+from .bulk import send_batches
 from .products import product_model
 from .taste import backdrop_colour
+
+OPERATION = "background"
 
 
 def variant_options(segment: Segment) -> dict:
     return {"background": backdrop_colour(segment), "backdrop": "studio"}
 
 
-def _is_current(product: Model, segment: Segment, options: dict) -> bool:
-    """Whether a variant (or a job making one) already exists for these inputs."""
-    photo = primary_photo_name(product)
-    made = GeneratedImage.objects.filter(product=product, segment=segment, source_image=photo[:255])
-    if any(image.parameters.get("options", {}).get("background") == options["background"] for image in made):
-        return True
-    pending = Job.objects.filter(
-        product=product, kind=Job.Kind.EDIT, state__in=[Job.State.QUEUED, Job.State.RUNNING], parameters__segment=segment.pk
-    )
-    return any(job.parameters.get("options", {}).get("background") == options["background"] for job in pending)
+def delta_e(first: str, second: str) -> float:
+    """CIE76 colour difference of two "#rrggbb" colours (inf when one is not such a colour)."""
+    try:
+        labs = [srgb_to_lab(tuple(int(c[i : i + 2], 16) for i in (1, 3, 5))) for c in (first, second)]
+    except (TypeError, ValueError, IndexError):
+        return math.inf
+    return math.dist(*labs)
+
+
+def _made_colours(segment: Segment, product_ids: list[int]) -> tuple[dict, dict]:
+    """({(product id, source photo): [backdrop colours of its variants]}, {product id: [colours of pending
+    jobs]}) for one segment, in two queries whatever the number of products."""
+    made: dict[tuple[int, str], list[str]] = {}
+    for product_id, source, parameters in GeneratedImage.objects.filter(
+        segment=segment, product_id__in=product_ids
+    ).values_list("product_id", "source_image", "parameters"):
+        made.setdefault((product_id, source), []).append((parameters or {}).get("options", {}).get("background"))
+    pending: dict[int, list[str]] = {}
+    for product_id, parameters in Job.objects.filter(
+        product_id__in=product_ids, kind=Job.Kind.EDIT, state__in=[Job.State.QUEUED, Job.State.RUNNING],
+        parameters__segment=segment.pk,
+    ).values_list("product_id", "parameters"):
+        pending.setdefault(product_id, []).append(parameters.get("options", {}).get("background"))
+    return made, pending
 
 
 def request_variants(
@@ -35,11 +66,27 @@ def request_variants(
     """Queue the variants that are missing or out of date; the jobs queued."""
     products = product_model().objects.all() if products is None else products
     segments = Segment.objects.all() if segments is None else segments
-    jobs = []
-    for segment in segments:
-        options = variant_options(segment)
-        for product in products.iterator():
-            if not primary_photo_name(product) or _is_current(product, segment, options):
-                continue
-            jobs.append(request_edit(product, "background", options=options, segment=segment, user=user, send=send))
-    return jobs
+    threshold = settings.VARIANT_REMAKE_DELTA_E
+    operation = operations.get(OPERATION)
+    requested_by = user if user is not None and user.is_authenticated else None
+    photos = {pk: name for pk, name in products.values_list("pk", settings.PRODUCT_IMAGE_FIELD) if name}
+    jobs: list[Job] = []
+    with transaction.atomic():
+        for segment in segments:
+            options = operation.clean(variant_options(segment))
+            colour = options["background"]
+            made, pending = _made_colours(segment, list(photos))
+            for product_id, photo in photos.items():
+                existing = [*made.get((product_id, photo[:255]), []), *pending.get(product_id, [])]
+                if any(delta_e(c, colour) <= threshold for c in existing):
+                    continue
+                jobs.append(Job(
+                    kind=Job.Kind.EDIT, product_id=product_id, requested_by=requested_by,
+                    parameters={"operation": operation.name, "options": options, "source": {"type": "product"},
+                                "segment": segment.pk},
+                ))
+        created = Job.objects.bulk_create(jobs)
+        if send and created:
+            ids = [job.pk for job in created]
+            transaction.on_commit(lambda: send_batches(ids))
+    return created

@@ -77,9 +77,11 @@ def photo_colour(photo: ProductPhoto) -> str | None:
     from mlcore.conditioning.colour import dominant_colour_name
     from mlcore.data import load_image
 
+    from .uploads import accepted_formats
+
     try:
         with photo.open() as fh:
-            return dominant_colour_name(load_image(fh))
+            return dominant_colour_name(load_image(fh, accepted_formats()))
     except (OSError, ValueError):
         return None
 

@@ -5,8 +5,12 @@ stored, and ids that look like e-mail addresses are refused, so no name or addre
 shopper who opted out keeps a row saying so (or the opt-out could not be honoured) and nothing else.
 
 Events are appended to a Redis list when ``IMAGEGEN_EVENT_BUFFER_URL`` is set and written in bulk by
-``flush_events`` (a periodic task), so a storefront request costs one round trip to Redis; without a
-buffer each request's events are written in one bulk insert.
+``flush_events`` (a periodic task, ``services.event_buffer``), so a storefront request costs one round trip
+to Redis; without a buffer each request's events are written in one bulk insert.
+
+Events are open to anybody, so only *verified* ones (carrying the impression token the images endpoint
+handed out, ``services.impressions``) count for the A/B results and the segments; the others are kept,
+marked unverified. Events are kept ``IMAGEGEN_EVENT_RETENTION_DAYS`` (``purge_events``).
 """
 import datetime
 import hashlib
@@ -15,25 +19,27 @@ import json
 import logging
 import re
 from collections import Counter
-from functools import cache
+from functools import partial
+from typing import NamedTuple
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Model
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..conf import settings
-from ..models import ArmStats, GeneratedImage, Shopper, ShopperEvent
+from ..models import ArmStats, GeneratedImage, Segment, Shopper, ShopperEvent
+from . import impressions
+from .event_buffer import BUFFER_KEY, event_buffer, flush_events  # noqa: F401  (the buffer's API, here as before)
 from .products import product_model
 
 logger = logging.getLogger(__name__)
 
 # Opaque ids only: a UUID, a cookie value. No "@" (e-mail addresses), no spaces (names).
 SHOPPER_ID = re.compile(r"[A-Za-z0-9_\-.:]{8,128}")
-BUFFER_KEY = "imagegen:events"
-FLUSH_LOCK_KEY = "imagegen:events:flush-lock"
-FLUSH_LOCK_SECONDS = 60
+PURGE_CHUNK = 5000
 EVENT_KINDS = {kind.value for kind in ShopperEvent.Kind}
 # Counters of ArmStats each event kind adds to.
 _COUNTERS = {"impression": "impressions", "click": "clicks", "add_to_cart": "add_to_carts", "purchase": "purchases"}
@@ -54,7 +60,7 @@ def opt_out(shopper_id: str) -> None:
     """Forget the shopper's events and keep none from now on; they get the default images."""
     key = shopper_key(shopper_id)
     with transaction.atomic():
-        shopper, _ = Shopper.objects.select_for_update().get_or_create(key=key)
+        shopper, _created = Shopper.objects.select_for_update().get_or_create(key=key)
         shopper.opted_out, shopper.segment = True, None
         shopper.save(update_fields=["opted_out", "segment"])
         ShopperEvent.objects.filter(shopper=shopper).delete()
@@ -71,47 +77,84 @@ def is_opted_out(key: str) -> bool:
     return Shopper.objects.filter(key=key, opted_out=True).exists()
 
 
+class Written(NamedTuple):
+    stored: int
+    dropped: int  # their product or image was deleted after they were accepted
+
+
 def clean_events(shopper_id: object, events: object) -> list[dict]:
-    """The events of one request, checked: all or none (``ValidationError`` naming the first bad one)."""
+    """The events of one request, checked: all or none (``ValidationError`` naming the first bad one).
+
+    An event is verified when its ``token`` is a valid impression token of this shopper and product, its
+    ``image`` (if given) is the one the token says was shown, it is not an impression (the server counted
+    that when it issued the token) and the token was not used for that kind before. A verified event
+    without ``image`` gets the image the token names (None: the original photo); an unverified one keeps
+    what it says, None meaning not known. ``image`` must be an approved image of the product; an unknown
+    product or an unknown, unapproved or other product's image gets one error that tells nothing more."""
     key = shopper_key(shopper_id)
     if not isinstance(events, list) or not 1 <= len(events) <= settings.EVENTS_PER_REQUEST:
-        raise ValidationError({"events": f"Send a list of 1 to {settings.EVENTS_PER_REQUEST} events."})
+        raise ValidationError({"events": _("Send a list of 1 to %(most)d events.") % {"most": settings.EVENTS_PER_REQUEST}})
     now = timezone.now()
     cleaned = []
     for position, event in enumerate(events):
-        where = f"Event {position}"
-        if not isinstance(event, dict) or set(event) - {"kind", "product", "image", "at"}:
-            raise ValidationError({"events": f"{where}: an object with kind, product and optionally image and at."})
+        bad = partial(_bad, position)
+        if not isinstance(event, dict) or set(event) - {"kind", "product", "image", "at", "token"}:
+            raise bad(_("an object with kind, product and optionally image, token and at."))
         kind, product, image = event.get("kind"), event.get("product"), event.get("image")
         if kind not in EVENT_KINDS:
-            raise ValidationError({"events": f"{where}: kind must be one of {', '.join(sorted(EVENT_KINDS))}."})
+            raise bad(_("kind must be one of %(kinds)s."), kinds=", ".join(sorted(EVENT_KINDS)))
         for name, value in (("product", product), ("image", image)):
             if value is None and name == "image":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
-                raise ValidationError({"events": f"{where}: {name} must be a positive id."})
-        at = now
-        if event.get("at") is not None:
-            try:
-                at = datetime.datetime.fromisoformat(str(event["at"]))
-            except ValueError:
-                raise ValidationError({"events": f"{where}: at must be an ISO 8601 time."}) from None
-            if at.tzinfo is None:
-                raise ValidationError({"events": f"{where}: at needs a time zone."})
-            # Clocks drift; events from the future or of last year are not the storefront's.
-            if not now - datetime.timedelta(days=7) <= at <= now + datetime.timedelta(minutes=5):
-                raise ValidationError({"events": f"{where}: at must be within the last 7 days."})
-        cleaned.append({"key": key, "kind": kind, "product": product, "image": image, "at": at.isoformat()})
-    products = {e["product"] for e in cleaned}
-    known = set(product_model().objects.filter(pk__in=products).values_list("pk", flat=True))
-    if products - known:
-        raise ValidationError({"events": f"Unknown product(s): {', '.join(map(str, sorted(products - known)))}."})
-    images = {e["image"] for e in cleaned if e["image"] is not None}
-    pairs = set(GeneratedImage.objects.filter(pk__in=images).values_list("pk", "product_id"))
+                raise bad(_("%(name)s must be a positive id."), name=name)
+        token = event.get("token")
+        if token is not None and not isinstance(token, str):
+            raise bad(_("token must be the string the images endpoint handed out."))
+        cleaned.append({"key": key, "kind": kind, "product": product, "image": image,
+                        "at": _event_time(event.get("at"), now, bad).isoformat(), "token": token})
+    _check_ids(cleaned)
     for e in cleaned:
-        if e["image"] is not None and (e["image"], e["product"]) not in pairs:
-            raise ValidationError({"events": f"Image {e['image']} is not a variant of product {e['product']}."})
+        token = e.pop("token")
+        valid, shown = impressions.shown(token, key, e["product"]) if token else (False, None)
+        e["verified"] = (
+            valid and e["kind"] != "impression" and e["image"] in (None, shown) and impressions.first_use(token, e["kind"])
+        )
+        if e["verified"]:
+            e["image"] = shown
     return cleaned
+
+
+def _bad(position: int, message: str, **values) -> ValidationError:
+    return ValidationError({"events": _("Event %(position)d: %(problem)s") % {"position": position, "problem": message % values}})
+
+
+def _event_time(value: object, now: datetime.datetime, bad) -> datetime.datetime:
+    if value is None:
+        return now
+    try:
+        at = datetime.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise bad(_("at must be an ISO 8601 time.")) from None
+    if at.tzinfo is None:
+        raise bad(_("at needs a time zone."))
+    # Clocks drift; events from the future or of last year are not the storefront's.
+    if not now - datetime.timedelta(days=7) <= at <= now + datetime.timedelta(minutes=5):
+        raise bad(_("at must be within the last 7 days."))
+    return at
+
+
+def _check_ids(cleaned: list[dict]) -> None:
+    """Products must exist, and images be approved images of their event's product: else one uniform
+    error, so the endpoint cannot be used to find out which ids exist or are pending review."""
+    products = {e["product"] for e in cleaned}
+    images = {e["image"] for e in cleaned if e["image"] is not None}
+    known = set(product_model().objects.filter(pk__in=products).values_list("pk", flat=True))
+    pairs = set(GeneratedImage.objects.filter(
+        pk__in=images, review_state=GeneratedImage.ReviewState.APPROVED
+    ).values_list("pk", "product_id"))
+    if products - known or any(e["image"] is not None and (e["image"], e["product"]) not in pairs for e in cleaned):
+        raise ValidationError({"events": _("Unknown product or image.")})
 
 
 def record_events(shopper_id: object, events: object) -> int:
@@ -129,8 +172,9 @@ def record_events(shopper_id: object, events: object) -> int:
 
 
 def record_impression(key: str, product: int, image: int | None, at: datetime.datetime) -> None:
-    """Keep that ``image`` (None: the original photo) was shown; the storefront checked the ids itself."""
-    event = {"key": key, "kind": "impression", "product": product, "image": image, "at": at.isoformat()}
+    """Keep that ``image`` (None: the original photo) was shown; the storefront checked the ids itself, so
+    the impression is verified."""
+    event = {"key": key, "kind": "impression", "product": product, "image": image, "at": at.isoformat(), "verified": True}
     buffer = event_buffer()
     if buffer is None:
         write_events([event])
@@ -138,120 +182,87 @@ def record_impression(key: str, product: int, image: int | None, at: datetime.da
         buffer.rpush(BUFFER_KEY, json.dumps(event))
 
 
-@cache
-def _buffer_client(url: str):
-    import redis
+def write_events(events: list[dict]) -> Written:
+    """Store events and add the verified ones to the A/B counts, in one transaction.
 
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
-
-
-def event_buffer():
-    """The Redis client of the event buffer, None when events are written at once."""
-    url = settings.EVENT_BUFFER_URL
-    return _buffer_client(url) if url else None
-
-
-def flush_events() -> int:
-    """Write the buffered events in batches of ``IMAGEGEN_EVENT_FLUSH_BATCH``; how many were written.
-
-    An event leaves the buffer only after its batch is committed, and one flush runs at a time (a Redis
-    lock), so a crash mid-way writes a batch again at worst, never loses one."""
-    buffer = event_buffer()
-    if buffer is None:
-        return 0
-    lock = buffer.lock(FLUSH_LOCK_KEY, timeout=FLUSH_LOCK_SECONDS, blocking=False)
-    if not lock.acquire():
-        return 0
-    written = 0
-    try:
-        while True:
-            raw = buffer.lrange(BUFFER_KEY, 0, settings.EVENT_FLUSH_BATCH - 1)
-            if not raw:
-                return written
-            write_events([json.loads(item) for item in raw])
-            buffer.ltrim(BUFFER_KEY, len(raw), -1)
-            written += len(raw)
-            lock.extend(FLUSH_LOCK_SECONDS, replace_ttl=True)
-    finally:
-        lock.release()
-
-
-def write_events(events: list[dict]) -> None:
-    """Store events and add them to the A/B counts, in one transaction. Events of shoppers who opted out
-    since they were sent are dropped; an event without ``image`` goes to the arm last shown to that
-    shopper for that product (else the original photo)."""
+    Events of shoppers who opted out since they were sent are dropped silently; events whose product or
+    image was deleted since they were accepted are dropped and counted (``Written.dropped``), so one such
+    event cannot fail the whole batch at commit. The rows they refer to are read with a key-share lock (on
+    PostgreSQL), so they cannot be deleted before this transaction commits."""
     keys = {e["key"] for e in events}
     with transaction.atomic():
-        existing = {s.key: s for s in Shopper.objects.filter(key__in=keys)}
-        Shopper.objects.bulk_create(
-            [Shopper(key=k) for k in keys - set(existing)], ignore_conflicts=True
-        )
+        products = _existing(product_model(), {e["product"] for e in events})
+        images = _existing(GeneratedImage, {e["image"] for e in events if e.get("image")})
+        Shopper.objects.bulk_create([Shopper(key=k) for k in keys], ignore_conflicts=True)
         shoppers = {s.key: s for s in Shopper.objects.filter(key__in=keys)}
-        rows = []
-        shown = _last_impressions(events, shoppers)
+        segments = _existing(Segment, {s.segment_id for s in shoppers.values() if s.segment_id})
+        rows, dropped = [], 0
         for e in events:
             shopper = shoppers[e["key"]]
             if shopper.opted_out:
                 continue
-            image = e["image"]
-            if e["kind"] == "impression":
-                shown[(shopper.pk, e["product"])] = image
-            elif image is None and e["kind"] in ("click", "add_to_cart", "purchase"):
-                image = shown.get((shopper.pk, e["product"]))
+            if e["product"] not in products or (e.get("image") and e["image"] not in images):
+                dropped += 1
+                continue
             rows.append(ShopperEvent(
-                shopper=shopper, product_id=e["product"], image_id=image, segment_id=shopper.segment_id,
-                kind=e["kind"], at=datetime.datetime.fromisoformat(e["at"]),
+                shopper=shopper, product_id=e["product"], image_id=e.get("image"), kind=e["kind"],
+                segment_id=shopper.segment_id if shopper.segment_id in segments else None,
+                at=datetime.datetime.fromisoformat(e["at"]), verified=bool(e.get("verified")),
             ))
-        # A variant deleted since it was shown is counted on its arm but not linked.
-        live = set(GeneratedImage.objects.filter(pk__in={r.image_id for r in rows if r.image_id}).values_list("pk", flat=True))
-        arms = [r.image_id or ArmStats.ORIGINAL for r in rows]
-        for row in rows:
-            if row.image_id not in live:
-                row.image_id = None
         ShopperEvent.objects.bulk_create(rows)
-        _count(rows, arms)
+        _count([r for r in rows if r.verified])
+    if dropped:
+        logger.warning("%d storefront events dropped: their product or image was deleted", dropped)
+    return Written(len(rows), dropped)
 
 
-def _last_impressions(events: list[dict], shoppers: dict[str, Shopper]) -> dict[tuple[int, int], int | None]:
-    """{(shopper id, product id): image last shown} for the pairs of ``events`` that need attributing, in
-    one query (events are at most 7 days old, so are the impressions they can be attributed to)."""
-    wanted = {
-        (shoppers[e["key"]].pk, e["product"]) for e in events
-        if e["image"] is None and e["kind"] in ("click", "add_to_cart", "purchase")
-    }
-    if not wanted:
-        return {}
-    since = timezone.now() - datetime.timedelta(days=8)
-    shown: dict[tuple[int, int], int | None] = {}
-    rows = (
-        ShopperEvent.objects.filter(
-            kind="impression", at__gte=since, shopper_id__in={s for s, _ in wanted}, product_id__in={p for _, p in wanted}
+def _existing(model: type[Model], ids: set[int]) -> set[int]:
+    """Which of ``ids`` are rows of ``model``, locked against deletion until the transaction ends (the lock
+    a foreign key check takes, so writers and other flushers are not held up)."""
+    if not ids:
+        return set()
+    if connection.vendor != "postgresql":
+        return set(model.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    meta = model._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {connection.ops.quote_name(meta.pk.column)} FROM {connection.ops.quote_name(meta.db_table)} "
+            f"WHERE {connection.ops.quote_name(meta.pk.column)} = ANY(%s) ORDER BY 1 FOR KEY SHARE",
+            [sorted(ids)],
         )
-        .order_by("at", "id").values_list("shopper_id", "product_id", "image_id")
-    )
-    for shopper_id, product_id, image_id in rows.iterator():
-        if (shopper_id, product_id) in wanted:
-            shown[(shopper_id, product_id)] = image_id
-    return shown
+        return {row[0] for row in cursor.fetchall()}
 
 
-def _count(rows: list[ShopperEvent], arms: list[int]) -> None:
+def _count(rows: list[ShopperEvent]) -> None:
     segments = _segment_indexes({r.segment_id for r in rows if r.segment_id})
     counts: Counter = Counter()
-    for row, arm in zip(rows, arms, strict=True):
+    for row in rows:
         counter = _COUNTERS.get(row.kind)
         if counter:
             segment = segments.get(row.segment_id, ArmStats.NO_SEGMENT)
-            counts[(row.product_id, segment, arm, row.at.date(), counter)] += 1
+            counts[(row.product_id, segment, row.image_id or ArmStats.ORIGINAL, row.at.date(), counter)] += 1
     grouped: dict[tuple, dict[str, int]] = {}
     for (product, segment, arm, day, counter), n in counts.items():
         grouped.setdefault((product, segment, arm, day), {})[counter] = n
     for (product, segment, arm, day), adds in sorted(grouped.items(), key=lambda item: item[0][:3] + (str(item[0][3]),)):
-        stats, _ = ArmStats.objects.get_or_create(product_id=product, segment_index=segment, arm=arm, day=day)
+        stats, _created = ArmStats.objects.get_or_create(product_id=product, segment_index=segment, arm=arm, day=day)
         ArmStats.objects.filter(pk=stats.pk).update(**{name: F(name) + n for name, n in adds.items()})
 
 
-def _segment_indexes(ids: set[int]) -> dict[int, int]:
-    from ..models import Segment
+def purge_events() -> int:
+    """Delete the events older than ``IMAGEGEN_EVENT_RETENTION_DAYS`` in chunks (short transactions, so
+    the storefront's writes are never held up for long); how many. The A/B counts stay."""
+    days = settings.EVENT_RETENTION_DAYS
+    if days is None:
+        return 0
+    cutoff = timezone.now() - datetime.timedelta(days=days)
+    deleted = 0
+    while True:
+        chunk = list(ShopperEvent.objects.filter(at__lt=cutoff).order_by().values_list("pk", flat=True)[:PURGE_CHUNK])
+        if not chunk:
+            return deleted
+        deleted += ShopperEvent.objects.filter(pk__in=chunk).delete()[0]
 
+
+def _segment_indexes(ids: set[int]) -> dict[int, int]:
     return dict(Segment.objects.filter(pk__in=ids).values_list("pk", "index"))

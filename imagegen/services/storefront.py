@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ..conf import settings
 from ..models import ArmStats, GeneratedImage, Segment, Shopper
-from . import bandit, shoppers
+from . import bandit, impressions, shoppers
 from .products import field_at, product_model
 
 NO_SEGMENT = ArmStats.NO_SEGMENT
@@ -76,7 +76,7 @@ def _arms(product_id: int, segment: int) -> dict:
 
 
 def forget_product(product_id: int) -> None:
-    """Drop the cached arms of a product (a variant was approved, rejected or deleted)."""
+    """Drop the cached arms of a product (a variant was approved, rejected or deleted, or the product was)."""
     cache.delete_many([f"imagegen:arms:{product_id}:{index}" for index in [NO_SEGMENT, *range(_segment_bound())]])
 
 
@@ -86,8 +86,9 @@ def _segment_bound() -> int:
 
 
 def images_for(product_id: int, shopper_id: str | None, *, rng: random.Random | None = None) -> dict:
-    """The images to show, the chosen one first; raises ``UnknownProduct`` and (for a malformed shopper
-    id) ``ValidationError``."""
+    """The images to show, the chosen one first, and the impression token of the chosen one for the
+    shopper's events (None without a shopper, or for one who opted out); raises ``UnknownProduct`` and (for
+    a malformed shopper id) ``ValidationError``."""
     key = shoppers.shopper_key(shopper_id) if shopper_id is not None else None
     segment = _segment_of(key) if key else NO_SEGMENT
     opted_out = segment == _OPTED_OUT
@@ -96,7 +97,7 @@ def images_for(product_id: int, shopper_id: str | None, *, rng: random.Random | 
     variants = [{"id": pk, "url": url, "arm": "variant"} for pk, url in arms["variants"]]
     candidates = [original, *variants] if arms["original"] else variants
     if not candidates:
-        return {"product": product_id, "segment": None, "personalized": False, "shown": None, "images": []}
+        return {"product": product_id, "segment": None, "personalized": False, "shown": None, "images": [], "token": None}
     chosen = candidates[0]
     if len(candidates) > 1 and not opted_out:
         stats = {int(k): v for k, v in arms["stats"].items()}
@@ -106,12 +107,15 @@ def images_for(product_id: int, shopper_id: str | None, *, rng: random.Random | 
             settings.BANDIT_EXPLORATION,
         )
         chosen = next(c for c in candidates if (c["id"] or ArmStats.ORIGINAL) == choice)
+    token = None
     if key and not opted_out:
         shoppers.record_impression(key, product_id, chosen["id"], timezone.now())
+        token = impressions.issue(key, product_id, chosen["id"])
     return {
         "product": product_id,
         "segment": None if opted_out or segment == NO_SEGMENT else segment,
         "personalized": chosen["arm"] == "variant",
         "shown": chosen,
         "images": [chosen, *[c for c in candidates if c is not chosen]],
+        "token": token,
     }

@@ -78,10 +78,12 @@ def variant_features(image: GeneratedImage) -> tuple[float, ...] | None:
 
 
 def shopper_tastes(shopper_ids: list[int] | None = None) -> dict[int, tuple[list[float], float]]:
-    """{shopper id: (taste vector, total event weight)} of shoppers with events (all, or ``shopper_ids``)."""
+    """{shopper id: (taste vector, total event weight)} of shoppers with verified events (all, or
+    ``shopper_ids``)."""
     import torch  # here, not at the top: a web process that only records events never loads torch
 
-    events = ShopperEvent.objects.exclude(kind="impression").select_related("image")
+    # Unverified events are anybody's word (services.impressions): they must not steer a segment.
+    events = ShopperEvent.objects.filter(verified=True).exclude(kind="impression").select_related("image")
     if shopper_ids is not None:
         events = events.filter(shopper_id__in=shopper_ids)
     products = {p.pk: p for p in product_model().objects.filter(pk__in=events.values("product_id"))}

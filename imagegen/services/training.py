@@ -16,7 +16,9 @@ from ..conf import settings
 from ..models import Job, ModelVersion
 from . import distributed_training, held_out, photo_models
 from .files import atomic_files
-from .jobs import JobError, ProgressReporter, create_job, validate_kind, validate_seed
+from .jobs import (
+    JobError, ProgressReporter, create_job, hold_for_results, succeed_with_results, validate_kind, validate_seed,
+)
 from .memory import shrinking_batches
 from .model_registry import activate
 from .products import ProductPhoto, product_photos
@@ -300,10 +302,14 @@ def write_plots(trainer, out_dir: Path) -> list[Path]:
 
 
 def register_version(
-    trainer, summary: dict, data: TrainingSet, params: dict, job: Job | None = None, progress: ProgressReporter | None = None
+    trainer, summary: dict, data: TrainingSet, params: dict, job: Job | None = None, progress: ProgressReporter | None = None,
+    *, attempt: int | None = None,
 ) -> ModelVersion:
     """Store the checkpoint and its plots, create the model version, measure it and activate it when the
-    quality gate allows (training a feature extractor first when none covers its categories)."""
+    quality gate allows (training a feature extractor first when none covers its categories).
+
+    For a ``job`` run under ``attempt``, the job is marked done in the same transaction, and nothing is
+    registered (``JobCancelled``, files deleted) unless that attempt still holds the job running."""
     from mlcore import __version__
 
     from .evaluation import ensure_feature_extractor
@@ -340,15 +346,22 @@ def register_version(
         files.save(version.loss_curve, "loss_curve.png", ContentFile(plots["loss_curve.png"]))
         version.save()
         version.name = f"{version.kind}-{trainer.config.image_size} v{version.pk}"
-        _evaluate_and_activate(version, checkpoint.getvalue(), trainer.device, data, extractor, files)
+        activate_it = _evaluate(version, checkpoint.getvalue(), trainer.device, data, extractor, files)
+        if job is not None and attempt is not None:
+            # After the long evaluation, so the job's row is locked only for the last writes.
+            hold_for_results(job.pk, attempt)
+        if activate_it:
+            activate(version)
         if job is not None:
             Job.objects.filter(pk=job.pk).update(model_version=version)
+            if attempt is not None:
+                succeed_with_results(job.pk, attempt)
     return version
 
 
-def _evaluate_and_activate(version: ModelVersion, checkpoint: bytes, device, data: TrainingSet, extractor, files) -> None:
-    """Measure the new version and activate it unless the quality gate says no (the reason is kept); store
-    what the near-copy check of its generated images needs, and the picture of its flagged samples."""
+def _evaluate(version: ModelVersion, checkpoint: bytes, device, data: TrainingSet, extractor, files) -> bool:
+    """Measure the new version and say whether the quality gate lets it be activated (the reason is kept);
+    store what the near-copy check of its generated images needs, and the picture of its flagged samples."""
     from mlcore.registry import get_kind
 
     from .evaluation import activation_decision, evaluate_after_training
@@ -363,8 +376,7 @@ def _evaluate_and_activate(version: ModelVersion, checkpoint: bytes, device, dat
     activate_it, reason = activation_decision(version)
     version.metrics["activation"] = reason
     version.save(update_fields=["name", "metrics", "copy_reference", "near_copy_sheet"])
-    if activate_it:
-        activate(version)
+    return activate_it
 
 
 def run(job: Job, progress: ProgressReporter) -> None:
@@ -383,7 +395,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
     distributed_training.announce(job)
     trainer, summary, data = train(params, photos, progress, checkpoint)
     progress(92, "Saving the model")
-    version = register_version(trainer, summary, data, params, job, progress)
+    version = register_version(trainer, summary, data, params, job, progress, attempt=progress.attempt)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     logger.info("job %s: trained %s in %.0f s (%d photos skipped)", job.pk, version, time.monotonic() - started, len(data.skipped))

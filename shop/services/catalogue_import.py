@@ -24,6 +24,7 @@ from shop.models import Category, Product
 
 from .catalogue_csv import CatalogueCsvError, ProductDetails, normalise_relative_path, read_catalogue_csv
 from .image_check import BadImage, check_image
+from .photo_metadata import without_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +253,11 @@ def _store_product(item: _Planned, categories: dict[str, Category], stored: list
         raise CatalogueError(f"{item.file.relative_path} disappeared during the import: {exc}") from exc
     if hashlib.sha256(data).hexdigest() != item.digest:
         raise CatalogueError(f"{item.file.relative_path} changed during the import; run it again")
-    product.image.save(f"{product.slug}{item.extension}", ContentFile(data), save=False)
+    try:
+        clean = without_metadata(data)
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"{item.file.relative_path} could not be re-written without its metadata: {exc}") from exc
+    product.image.save(f"{product.slug}{item.extension}", ContentFile(clean), save=False)
     stored.append((product.image.storage, product.image.name))
     product.save()
     return product

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.conf import settings as django_settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
+from rest_framework.authtoken.models import Token
 
 from imagegen.models import GeneratedImage, Job, ModelVersion
 from imagegen.services.model_registry import SERVING_ORDER
@@ -57,7 +58,10 @@ class Command(BaseCommand):
         ]
         if example:
             lines.append(f"  a product with its generated images: {base}/admin/shop/product/{example.pk}/change/")
-            lines.append(f"API (all images, as staff): curl -u admin:admin {base}/api/products/{example.pk}/images/")
+            token = Token.objects.filter(user__username="admin").values_list("key", flat=True).first() or "<token>"
+            lines.append(
+                f'API (all images, as staff): curl -H "Authorization: Token {token}" {base}/api/products/{example.pk}/images/'
+            )
             lines.append(f"API (storefront: approved only): curl {base}/api/products/{example.pk}/images/")
         lines.append(f"API docs: {base}/api/docs/")
         self.stdout.write("\n".join(lines))

@@ -1,7 +1,8 @@
-"""manage.py ensure_demo_admin: the demo's superuser (admin / admin). For the local demo only."""
+"""manage.py ensure_demo_admin: the demo's superuser (admin / admin) and its API token. For the local demo only."""
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from rest_framework.authtoken.models import Token
 
 
 class Command(BaseCommand):
@@ -11,8 +12,11 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             raise CommandError("Refusing to create a user with a known password when DEBUG is off.")
         users = get_user_model().objects
-        if users.filter(username="admin").exists():
+        admin = users.filter(username="admin").first()
+        if admin is not None:
             self.stdout.write("Demo admin user exists.")
-            return
-        users.create_superuser("admin", "admin@example.com", "admin")
-        self.stdout.write(self.style.SUCCESS("Created the demo admin user: admin / admin"))
+        else:
+            admin = users.create_superuser("admin", "admin@example.com", "admin")
+            self.stdout.write(self.style.SUCCESS("Created the demo admin user: admin / admin"))
+        # The README's API examples authenticate with a token, as API clients should.
+        Token.objects.get_or_create(user=admin)
