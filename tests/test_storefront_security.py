@@ -244,17 +244,24 @@ def _holding_the_product(product, held: threading.Event, release: threading.Even
     return thread
 
 
-def test_two_flushers_at_once_take_disjoint_batches_neither_losing_nor_double_counting(
-    settings, make_products, buffer, transactional_db
-):
+def _a_flush_stuck_on_the_product(settings, make_products, buffer, events: int):
+    """``events`` buffered clicks and a flusher (batches of 10) blocked on the product's row lock until
+    ``release`` is set: (product, errors, release, holder thread, flusher thread)."""
     settings.IMAGEGEN_EVENT_FLUSH_BATCH = 10
     (product,) = make_products({"hat": 1})
-    buffer.rpush(shoppers.BUFFER_KEY, *buffered(product, 30))
+    buffer.rpush(shoppers.BUFFER_KEY, *buffered(product, events))
     errors: list = []
     held, release = threading.Event(), threading.Event()
     holder = _holding_the_product(product, held, release, errors)
-    first = _in_thread(services.flush_events, errors)
+    flusher = _in_thread(services.flush_events, errors)
     _waiting_on_locks(1)
+    return product, errors, release, holder, flusher
+
+
+def test_two_flushers_at_once_take_disjoint_batches_neither_losing_nor_double_counting(
+    settings, make_products, buffer, transactional_db
+):
+    product, errors, release, holder, first = _a_flush_stuck_on_the_product(settings, make_products, buffer, 30)
     buffer.delete(OLD_FLUSH_LOCK)  # the first flush outlives its lock
     second = _in_thread(services.flush_events, errors)
     _waiting_on_locks(2)
@@ -272,14 +279,7 @@ def test_two_flushers_at_once_take_disjoint_batches_neither_losing_nor_double_co
 def test_a_batch_left_by_a_killed_flusher_is_written_once_by_the_next_flush(
     settings, make_products, buffer, transactional_db
 ):
-    settings.IMAGEGEN_EVENT_FLUSH_BATCH = 10
-    (product,) = make_products({"hat": 1})
-    buffer.rpush(shoppers.BUFFER_KEY, *buffered(product, 15))
-    errors: list = []
-    held, release = threading.Event(), threading.Event()
-    holder = _holding_the_product(product, held, release, errors)
-    doomed = _in_thread(services.flush_events, errors)
-    _waiting_on_locks(1)
+    product, errors, release, holder, doomed = _a_flush_stuck_on_the_product(settings, make_products, buffer, 15)
     assert event_buffer.pending_events(buffer) == 15 and buffer.llen(shoppers.BUFFER_KEY) == 5
     # A live flusher's batch is not taken from it, however long it takes.
     assert event_buffer._recover(buffer) == 0

@@ -116,17 +116,11 @@ def decoded_photo_cache():
 def decode_photo(photo: ProductPhoto, size: int, cache=None):
     """(uint8 3 x size x size pixels, dominant colour name) of ``photo``; OSError or ValueError when the
     photo is unreadable (never because of the cache)."""
-    from mlcore.photo_cache import decode_cached, photo_key
+    from mlcore.photo_cache import decode_cached
 
     from .uploads import accepted_formats
 
     with photo.open() as fh:
         data = fh.read()
-    if cache is None:
-        return decode_cached(data, size, formats=accepted_formats())
-    key = photo_key(data, size)
-    entry = cache.get(key)
-    if entry is None:
-        entry = decode_cached(data, size, formats=accepted_formats())
-        cache.put(key, *entry)
-    return entry
+    # The cache decoded_photo_cache() gives is a TolerantCache: its reads and writes never raise.
+    return decode_cached(data, size, cache, formats=accepted_formats())

@@ -14,7 +14,7 @@ from ..conf import settings
 from ..models import GeneratedImage, Job, ModelVersion, Segment, SourcePhoto, imagegen_storage
 from . import masks, operations
 from .files import atomic_files, png_file
-from .jobs import JobError, ProgressReporter, create_job, hold_for_results, succeed_with_results
+from .jobs import JobError, ProgressReporter, create_job, storing_results
 from .products import field_at, product_model
 from .provenance import edited_image_xmp
 from .uploads import decode_photo
@@ -163,8 +163,7 @@ def run(job: Job, progress: ProgressReporter) -> None:
         )
         files.save(row.image, "edited.png", png_file(result, xmp))
         # A stalled attempt taken over, or a job cancelled meanwhile, keeps no result (its file goes too).
-        hold_for_results(job.pk, progress.attempt)
-        row.save()
-        succeed_with_results(job.pk, progress.attempt)
+        with storing_results(job.pk, progress.attempt):
+            row.save()
     logger.info("job %s: %s of %s stored as image %s", job.pk, op.name, name, row.pk)
 

@@ -11,7 +11,7 @@ from ..models import GeneratedImage, Job, ModelVersion
 from . import near_copies
 from .files import atomic_files, png_file
 from .jobs import (
-    JobError, ProgressReporter, create_job, hold_for_results, succeed_with_results, validate_kind, validate_seed,
+    JobError, ProgressReporter, create_job, storing_results, validate_kind, validate_seed,
 )
 from .memory import shrinking_batches
 from .model_registry import load_sampler, version_for
@@ -125,11 +125,10 @@ def attach(plan: Plan, sampler, images: list, scores: list[float], passes: list[
             files.save(row.image, "generated.png", png_file(image, generated_image_xmp(model_version=version, seed=image_seed)))
             rows.append(row)
         # The files first, then the row lock: slow storage never holds the job's row locked.
-        hold_for_results(job.pk, attempt)
-        for row in rows:
-            row.save()
-        Job.objects.filter(pk=job.pk).update(model_version=version)
-        succeed_with_results(job.pk, attempt, _done_message(passes))
+        with storing_results(job.pk, attempt, _done_message(passes)) as done:
+            for row in rows:
+                row.save()
+            done["model_version"] = version
     logger.info("job %s: attached %d images to product %s", job.pk, len(images), job.product_id)
 
 

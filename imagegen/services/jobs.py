@@ -6,7 +6,8 @@ conditional updates (``filter(state=...).update(...)``), so a duplicate delivery
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -183,20 +184,18 @@ def _finish(job_id: int, state: str, attempt: int, **fields: Any) -> None:
     )
 
 
-def hold_for_results(job_id: int, attempt: int) -> None:
-    """Call inside the transaction that stores a job's results, before it writes them: locks the job's row
-    until commit, and raises ``JobCancelled`` (rolling the results back) unless ``attempt`` still holds the
-    job running. A stalled attempt that a newer one took over, or a job cancelled meanwhile, stores nothing;
-    and while the lock is held no claim or cancel can land between this check and the commit."""
-    held = _holding(job_id, attempt).select_for_update().values_list("pk", flat=True)
-    if not list(held):
+@contextmanager
+def storing_results(job_id: int, attempt: int, message: str = "Done") -> Iterator[dict[str, Any]]:
+    """Around the writes of a job's results, inside the transaction that stores them: locks the job's row
+    until commit and raises ``JobCancelled`` (rolling the results back) unless ``attempt`` still holds the
+    job running; after the writes, marks the job done in the same transaction, with the fields the caller
+    put in the yielded dict (``model_version``, ``message``). A stalled attempt that a newer one took over,
+    or a job cancelled meanwhile, stores nothing; a cancel arriving after the commit finds the job done."""
+    if not list(_holding(job_id, attempt).select_for_update().values_list("pk", flat=True)):
         raise JobCancelled(job_id)
-
-
-def succeed_with_results(job_id: int, attempt: int, message: str = "Done") -> None:
-    """Mark the job done in the transaction that stored its results (after ``hold_for_results``), so a
-    cancel arriving after the commit finds it finished instead of cancelling a job whose results stay."""
-    _finish(job_id, Job.State.SUCCEEDED, attempt, progress=100, message=message)
+    done: dict[str, Any] = {"message": message}
+    yield done
+    _finish(job_id, Job.State.SUCCEEDED, attempt, progress=100, **done)
 
 
 def time_limit_text(kind: str) -> str:

@@ -23,6 +23,7 @@ from mlcore.conditioning.colour import srgb_to_lab
 from ..conf import settings
 from ..models import GeneratedImage, Job, Segment
 from . import operations
+from .operations.background import hex_rgb
 from .bulk import send_batches
 from .products import product_model
 from .taste import backdrop_colour
@@ -37,7 +38,7 @@ def variant_options(segment: Segment) -> dict:
 def delta_e(first: str, second: str) -> float:
     """CIE76 colour difference of two "#rrggbb" colours (inf when one is not such a colour)."""
     try:
-        labs = [srgb_to_lab(tuple(int(c[i : i + 2], 16) for i in (1, 3, 5))) for c in (first, second)]
+        labs = [srgb_to_lab(hex_rgb(c)) for c in (first, second)]
     except (TypeError, ValueError, IndexError):
         return math.inf
     return math.dist(*labs)

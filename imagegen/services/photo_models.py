@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from ..conf import settings
 from ..models import Job, ModelVersion
 from .files import atomic_files
-from .jobs import JobError, ProgressReporter, create_job, hold_for_results, succeed_with_results, validate_seed
+from .jobs import JobError, ProgressReporter, create_job, storing_results, validate_seed
 from .model_registry import activate
 from .products import product_photos
 from .uploads import decode_photo
@@ -262,12 +262,11 @@ def run(job: Job, progress: ProgressReporter) -> None:
         files.save(version.checkpoint, "model.pt", ContentFile(checkpoint.getvalue()))
         files.save(version.loss_curve, "loss_curve.png", ContentFile(curve.getvalue()))
         # A stalled attempt taken over, or a job cancelled meanwhile, registers nothing (its files go too).
-        hold_for_results(job.pk, progress.attempt)
-        version.save()
-        version.name = f"{params['kind']} v{version.pk}"
-        version.save(update_fields=["name"])
-        if activate_it:
-            activate(version)
-        Job.objects.filter(pk=job.pk).update(model_version=version)
-        succeed_with_results(job.pk, progress.attempt)
+        with storing_results(job.pk, progress.attempt) as done:
+            version.save()
+            version.name = f"{params['kind']} v{version.pk}"
+            version.save(update_fields=["name"])
+            if activate_it:
+                activate(version)
+            done["model_version"] = version
     logger.info("job %s: trained %s on %d photos (%d skipped)", job.pk, version, len(photos), len(skipped))

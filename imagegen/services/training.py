@@ -2,6 +2,7 @@
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -17,7 +18,7 @@ from ..models import Job, ModelVersion
 from . import distributed_training, held_out, photo_models
 from .files import atomic_files
 from .jobs import (
-    JobError, ProgressReporter, create_job, hold_for_results, succeed_with_results, validate_kind, validate_seed,
+    JobError, ProgressReporter, create_job, storing_results, validate_kind, validate_seed,
 )
 from .memory import shrinking_batches
 from .model_registry import activate
@@ -347,15 +348,11 @@ def register_version(
         version.save()
         version.name = f"{version.kind}-{trainer.config.image_size} v{version.pk}"
         activate_it = _evaluate(version, checkpoint.getvalue(), trainer.device, data, extractor, files)
-        if job is not None and attempt is not None:
-            # After the long evaluation, so the job's row is locked only for the last writes.
-            hold_for_results(job.pk, attempt)
-        if activate_it:
-            activate(version)
-        if job is not None:
-            Job.objects.filter(pk=job.pk).update(model_version=version)
-            if attempt is not None:
-                succeed_with_results(job.pk, attempt)
+        # After the long evaluation, so the job's row is locked only for the last writes.
+        with storing_results(job.pk, attempt) if job is not None else nullcontext({}) as done:
+            if activate_it:
+                activate(version)
+            done["model_version"] = version
     return version
 
 

@@ -44,7 +44,8 @@ def clean(options: dict) -> dict:
     }
 
 
-def _colour(name: str) -> tuple[int, int, int]:
+def hex_rgb(name: str) -> tuple[int, int, int]:
+    """(r, g, b) of a "#rrggbb" colour."""
     return tuple(int(name[i : i + 2], 16) for i in (1, 3, 5))
 
 
@@ -55,9 +56,9 @@ def _background_value(options: dict):
 
         from mlcore.background.textures import studio_sweep
 
-        colour = torch.tensor(STUDIO_WHITE if name == "white" else _colour(name)) / 255.0
+        colour = torch.tensor(STUDIO_WHITE if name == "white" else hex_rgb(name)) / 255.0
         return lambda height, width: studio_sweep(colour, height, width, torch.Generator().manual_seed(STUDIO_SEED))
-    return name if name in ("white", "transparent") else _colour(name)
+    return name if name in ("white", "transparent") else hex_rgb(name)
 
 
 def apply(photo, options: dict, segmenter):
