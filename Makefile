@@ -1,8 +1,11 @@
-# The two entry points of the README: `make demo` and `make test`. Both start from nothing.
+# The entry points of the README: `make demo`, `make test` (and `make test-fast`). They start from nothing.
 PYTHON_BOOT ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
-STAMP       := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# What the venv is built from: the library's ranges, the lock, the demo shop's and the dev requirements. The stamp's
+# name carries their checksum, so changing any of them (or switching branches) rebuilds it.
+REQUIREMENTS := pyproject.toml constraints.txt requirements.txt requirements-dev.txt
+STAMP       := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 
 # The demo's generator: the kind that measured best (bench/results/2026-11-22-quality.md), trained for DEMO_STEPS
 # steps or DEMO_MINUTES of wall clock, whichever ends first, so that `make demo` stays within 15 minutes on 2 cores.
@@ -19,13 +22,13 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
 FUZZ_EXAMPLES     ?= 1000
 
-.PHONY: venv demo test fuzz serve worker clean
+.PHONY: venv demo test test-fast fuzz serve worker clean
 
 # The demo runs with DEBUG on: the published demo SECRET_KEY, plain http, Django serving the media files.
 # Anything else is a deployment, which must set SECRET_KEY (the check shop.E001 refuses the published one).
 demo serve worker: export DEBUG = 1
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): $(REQUIREMENTS)
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -51,10 +54,17 @@ serve: venv
 worker: venv
 	$(VENV)/bin/celery -A shop worker -Q gpu,train,default --concurrency 1 --loglevel INFO
 
-# Everything on the real parts: PostgreSQL, Redis, a real Celery worker, Debian's chromium.
+# Everything on the real parts: PostgreSQL, Redis, a real Celery worker, Debian's chromium. CI runs this.
 test: venv
 	bash tests/ensure_services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit loop: the same suite on the same PostgreSQL and Redis without the tests that start a Celery worker,
+# drive chromium, run benchmarks or other long subprocesses, or build the package (markers in pytest.ini).
+FAST_MARKERS ?= not integration and not browser and not slow
+test-fast: venv
+	bash tests/ensure_services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # Only the API fuzz (tests/test_fuzz.py), with more cases per operation than `make test` runs (100).
 fuzz: venv

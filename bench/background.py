@@ -52,9 +52,9 @@ from PIL import Image  # noqa: E402
 from mlcore.background import composites  # noqa: E402
 from mlcore.background.classical import border_matte  # noqa: E402
 from mlcore.background.config import SegmenterConfig  # noqa: E402
-from mlcore.background.objectives import mask_iou  # noqa: E402
-from mlcore.background.segmenter import Segmenter  # noqa: E402
-from mlcore.background.trainer import Trainer  # noqa: E402
+from mlcore.background.objective import mask_iou  # noqa: E402
+from mlcore.background.sampler import Segmenter  # noqa: E402
+from mlcore.training.trainer import Trainer  # noqa: E402
 
 TRAIN_SEED = 0
 TEST_SEED = 1000

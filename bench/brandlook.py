@@ -7,7 +7,7 @@ One run on one machine (about --minutes of training plus ~2 minutes of measuring
 Smoke run (every code path in well under a minute): ``.venv/bin/python bench/brandlook.py --quick --out /tmp/b``.
 
 Training: the brand-look model (mlcore.brandlook) trains on the TRAIN split only, for --minutes of wall clock
-from seed 0 with torch.set_num_threads(--threads), self-supervised (mlcore/brandlook/trainer.py); it is then
+from seed 0 with torch.set_num_threads(--threads), self-supervised (mlcore/brandlook/objective.py, with the one mlcore.training.Trainer); it is then
 saved and loaded back as the app would (BrandLook.from_checkpoint).
 
 The look: --references photos of the TEST split (never trained on), chosen at random with the seed, given the
@@ -66,7 +66,7 @@ from mlcore.brandlook.edges import edge_ssim  # noqa: E402
 from mlcore.brandlook.images import map_colours, rgb_tensor  # noqa: E402
 from mlcore.brandlook.look import STATS_SIDE, look_of  # noqa: E402
 from mlcore.brandlook.sampler import BrandLook  # noqa: E402
-from mlcore.brandlook.trainer import Trainer  # noqa: E402
+from mlcore.training.trainer import Trainer  # noqa: E402
 from mlcore.data import load_image  # noqa: E402
 
 SEED = 0

@@ -5,7 +5,7 @@ One run on one machine, every figure measured in the same run:
     .venv/bin/python bench/ddp.py [--data ../shared/data/clothing-dataset-small] [--steps 60] [--quick]
 
 The train split is decoded once (64 px) into a tensor file that every run reads. Three runs of the same
-trainer (mlcore.trainer.Trainer, default widths, per-process batch --batch-size, seed 0), each timed over
+trainer (mlcore.training.trainer.Trainer, default widths, per-process batch --batch-size, seed 0), each timed over
 --steps steps after --warmup steps: 1 process with 1 torch thread (the baseline), 2 processes with 1 thread
 each (torchrun --standalone, DistributedDataParallel; global batch 2 x batch), and, for context, 1 process
 with 2 threads. Scaling efficiency = images/s(2 processes) / (2 x images/s(1 process, 1 thread)).
@@ -48,8 +48,8 @@ def decode_split(train_dir: Path, classes: list[str], per_class: int | None, siz
 def worker(args) -> None:
     """One training process (alone, or one of torchrun's): train, time, and (rank 0) write the figures."""
     from mlcore import distributed
-    from mlcore.config import GANConfig
-    from mlcore.trainer import Trainer
+    from mlcore.gan.config import GANConfig
+    from mlcore.training.trainer import Trainer
 
     torch.set_num_threads(args.threads)
     data = torch.load(args.tensors, weights_only=True)
@@ -105,7 +105,7 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     return (
         f"# DDP training throughput ({result['date']})\n\n"
-        f"cgan trainer (mlcore.trainer.Trainer, default widths) at {result['image_size']} px on {result['images']} "
+        f"cgan trainer (mlcore.training.trainer.Trainer, default widths) at {result['image_size']} px on {result['images']} "
         f"photos of the train split, {result['steps']} timed steps after {result['warmup']} warm-up steps; "
         f"CPU, gloo backend, torchrun --standalone.\n\n"
         "| processes | torch threads each | batch per process | global batch | images/s |\n"

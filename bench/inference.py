@@ -92,12 +92,12 @@ def ints(text: str) -> list[int]:
 def generator_throughput(args) -> list[dict]:
     import torch
 
-    from mlcore.config import GANConfig
-    from mlcore.fitting import build_seeded
+    from mlcore.gan.config import GANConfig
+    from mlcore.seeding import build_seeded
     from mlcore.inference import InferenceOptions
-    from mlcore.networks import Generator
-    from mlcore.objectives import sample_noise
-    from mlcore.sampler import Sampler
+    from mlcore.gan.networks import Generator
+    from mlcore.seeding import sample_noise
+    from mlcore.gan.sampler import Sampler
 
     variants = [(f"cpu {name}", torch.device("cpu"), CPU_VARIANTS[name]) for name in args.variants.split(",")]
     if torch.cuda.is_available():

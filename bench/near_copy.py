@@ -65,8 +65,8 @@ def jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def untrained_samples(classes: list[str], count: int) -> torch.Tensor:
     """What a generator makes before it has learnt anything (the freshly initialised cgan), uint8: images no
     gate may take for copies, though they sit nowhere in particular among the photos."""
-    from mlcore.config import GANConfig
-    from mlcore.trainer import build_networks
+    from mlcore.gan.config import GANConfig
+    from mlcore.gan.objective import build_networks
 
     generator, _ = build_networks(GANConfig(classes=classes, image_size=64), SEED)
     generator.train()  # batch statistics: in eval mode the untouched running statistics give a flat grey

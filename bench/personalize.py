@@ -6,9 +6,10 @@ Nothing here is measured on real shoppers: the shoppers, their tastes and their 
 the numbers say what the pipeline does under the click model below, not what a shop would see.
 
 The app's code used as it runs in the shop:
-- taste features (``imagegen.services.taste.features_of``), segments (``taste.kmeans``, seeded) and the
+- taste features (``imagegen.storefront.services.taste.features_of``), segments (the backend's
+  ``cluster_tastes``, seeded k-means, as ``taste.refresh_segments`` calls it) and the
   segment's backdrop colour (``taste.backdrop_colour``, given an object with the segment's ``centroid``);
-- the variant, made exactly as ``services.personalize`` requests it: ``background.clean`` then
+- the variant, made exactly as the storefront's ``services.personalize`` requests it: ``background.clean`` then
   ``background.apply(photo, {"background": colour, "backdrop": "studio", ...}, segmenter)`` with the
   classical segmenter the app uses when no segmentation network is active (``MaskOncePerPhoto``: the
   same masks, each photo cut out once rather than once per segment). A photo the segmenter cannot cut out
@@ -16,7 +17,7 @@ The app's code used as it runs in the shop:
 - event weights and the minimum events a shopper needs for a segment (``taste.EVENT_WEIGHTS``,
   ``IMAGEGEN_SEGMENT_MIN_EVENTS``), the segment count and exploration defaults (``IMAGEGEN_SEGMENTS``,
   ``IMAGEGEN_BANDIT_EXPLORATION``);
-- the bandit (``imagegen.services.bandit.choose``);
+- the bandit (``imagegen.storefront.services.bandit.choose``);
 - the catalogue classifier (``mlcore.metrics.features.train_feature_extractor``, what
   ``manage.py train_feature_extractor`` trains), trained on the TRAIN split for --classifier-epochs (the
   app's 15 by default; reproducible), fewer if one timed calibration epoch says they would not fit in
@@ -84,10 +85,11 @@ from PIL import Image  # noqa: E402
 
 from bench.common import DATA, list_classes, log, machine, photo_paths, write_results  # noqa: E402
 from imagegen.conf import settings as imagegen_settings  # noqa: E402
-from imagegen.services import bandit  # noqa: E402
-from imagegen.services.jobs import JobError  # noqa: E402
+from imagegen.backends import get_backend  # noqa: E402
+from imagegen.jobcore.errors import JobError  # noqa: E402
 from imagegen.services.operations import background  # noqa: E402
-from imagegen.services.taste import EVENT_WEIGHTS, backdrop_colour, features_of, kmeans  # noqa: E402
+from imagegen.storefront.services import bandit  # noqa: E402
+from imagegen.storefront.services.taste import EVENT_WEIGHTS, backdrop_colour, features_of  # noqa: E402
 from mlcore.data import load_image, stack_images  # noqa: E402
 from mlcore.metrics.features import train_feature_extractor  # noqa: E402
 
@@ -203,6 +205,12 @@ def browse(shoppers, browse_set, args, rng: random.Random) -> None:
         shopper["clicks"] = len(clicked)
         shopper["taste"] = (torch.tensor([p["features"] for p in clicked]).mean(dim=0) if clicked else None)
         shopper["eligible"] = bool(clicked) and weight >= imagegen_settings.SEGMENT_MIN_EVENTS
+
+
+def kmeans(points: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The segments' k-means, as ``taste.refresh_segments`` runs it (the backend's, on lists)."""
+    centroids, assignment = get_backend().cluster_tastes(points.tolist(), k, seed)
+    return torch.tensor(centroids), torch.tensor(assignment)
 
 
 def segment(shoppers, k: int, seed: int) -> list[dict[str, Any]]:

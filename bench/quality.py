@@ -56,7 +56,7 @@ from mlcore.metrics.features import train_feature_extractor  # noqa: E402
 from mlcore.metrics.memorization import flag_near_copies, pixel_near_copies  # noqa: E402
 from mlcore.metrics.report import evaluate  # noqa: E402
 from mlcore.registry import KINDS, get_kind  # noqa: E402
-from mlcore.sampler import tensor_to_images  # noqa: E402
+from mlcore.gan.sampler import tensor_to_images  # noqa: E402
 from shop.services.demo_catalogue import MAX_SIDE as DEMO_MAX_SIDE, describe_product  # noqa: E402  (no Django needed)
 
 from bench import reference_dcgan  # noqa: E402

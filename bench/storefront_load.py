@@ -124,6 +124,7 @@ def prepare(args) -> dict:
 
     from imagegen import services
     from imagegen.models import GeneratedImage, Job
+    from imagegen.storefront import services as storefront_services
     from shop.models import Category, Product
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
@@ -143,7 +144,7 @@ def prepare(args) -> dict:
 
     django_settings.IMAGEGEN_EVENT_BUFFER_URL = None  # the set-up writes its events at once
     django_settings.IMAGEGEN_SEGMENTS = args.segments
-    from imagegen.services import impressions, shoppers
+    from imagegen.storefront.services import impressions, shoppers
 
     for s in range(args.shoppers):
         taste = rng.randrange(args.segments)
@@ -156,9 +157,9 @@ def prepare(args) -> dict:
             for p in rng.sample(liked, min(4, len(liked)))
         ]
         shoppers.write_events(shoppers.clean_events(shopper, events))
-    segments = services.refresh_segments(seed=0)
+    segments = storefront_services.refresh_segments(seed=0)
     log(f"segments: {segments}")
-    jobs = services.request_variants(send=False)
+    jobs = storefront_services.request_variants(send=False)
     failed = 0
     for job in jobs:
         done = services.execute(job.pk)
@@ -166,7 +167,7 @@ def prepare(args) -> dict:
             # A photo the classical cut-out finds no product in: the storefront shows the original there.
             failed += 1
             log(f"variant job {job.pk} failed: {done.error}")
-    approved = services.review(GeneratedImage.objects.filter(segment__isnull=False), "approved")
+    approved = services.review(GeneratedImage.objects.filter(storefront_variant__isnull=False), "approved")
     log(f"{approved} variants made and approved, {failed} failed")
     return {"products": [p.pk for p in products], "segments": segments, "variants": approved, "failed_variants": failed}
 
@@ -177,11 +178,12 @@ def reuse() -> dict:
     django.setup()
     import redis
 
-    from imagegen.models import GeneratedImage, Segment
+    from imagegen.models import GeneratedImage
+    from imagegen.storefront.models import Segment
     from shop.models import Product
 
     redis.Redis.from_url(os.environ["REDIS_URL"]).delete("imagegen:events")
-    variants = GeneratedImage.objects.filter(segment__isnull=False, review_state="approved").count()
+    variants = GeneratedImage.objects.filter(storefront_variant__isnull=False, review_state="approved").count()
     return {
         "products": list(Product.objects.values_list("pk", flat=True)),
         "segments": {"segments": Segment.objects.count(), "shoppers": None},
@@ -192,7 +194,7 @@ def reuse() -> dict:
 def counts() -> dict:
     from django.db.models import Count
 
-    from imagegen.models import ShopperEvent
+    from imagegen.storefront.models import ShopperEvent
 
     return dict(ShopperEvent.objects.values_list("kind").annotate(n=Count("id")))
 
@@ -282,7 +284,7 @@ def main(argv=None) -> dict:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
 
-    from imagegen.services import shoppers
+    from imagegen.storefront.services import shoppers
 
     from django.conf import settings as django_settings
 

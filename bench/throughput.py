@@ -6,7 +6,7 @@ One run on one machine, results as ratios against the baseline measured in the s
 
 The reference is pytorch/examples' dcgan/main.py as written: ImageFolder with a per-step JPEG decode
 (Resize, CenterCrop, ToTensor, Normalize) through a DataLoader, ngf = ndf = 64, nz = 100, BCE on sigmoid
-outputs, Adam(2e-4, betas 0.5/0.999), batch 64 (bench/reference_dcgan.py). Ours: mlcore.trainer.Trainer with its defaults (photos
+outputs, Adam(2e-4, betas 0.5/0.999), batch 64 (bench/reference_dcgan.py). Ours: mlcore.training.trainer.Trainer with its defaults (photos
 decoded once into a uint8 tensor, DiffAugment, hinge loss, spectral norm, EMA) at the same batch size.
 Both loops run on --device (CUDA when present); the report gives each loop's model FLOP utilisation (MFU: FLOPs
 of one step counted by PyTorch, times steps per second, against the device's peak), how busy the device was,
@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 import mlcore  # noqa: E402  (sets OMP_WAIT_POLICY before torch loads)
 import torch  # noqa: E402
 
-from mlcore.config import GANConfig  # noqa: E402
+from mlcore.gan.config import GANConfig  # noqa: E402
 from mlcore.devices import resolve_device  # noqa: E402
 from mlcore.photo_cache import DecodedPhotoCache, decode_cached  # noqa: E402
-from mlcore.sampler import Sampler  # noqa: E402
-from mlcore.trainer import Trainer  # noqa: E402
+from mlcore.gan.sampler import Sampler  # noqa: E402
+from mlcore.training.trainer import Trainer  # noqa: E402
 
 from bench.common import timed  # noqa: E402
 from bench.reference_dcgan import (  # noqa: E402
@@ -177,7 +177,7 @@ def our_throughput(data: tuple, steps: int, device: torch.device, warmup: int = 
     trainer.fit(warmup)
     with Utilisation(device) as busy:
         summary = trainer.fit(steps)
-    flops = step_flops(trainer._train_step)
+    flops = step_flops(trainer.train_step)
     return {
         "steps": steps,
         "seconds": round(summary["seconds"], 2),

@@ -7,7 +7,8 @@ class ImagegenConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
-        from . import signals
+        from . import checks, operation_checks  # noqa: F401  (register the system checks)
+        from . import services  # noqa: F401  (its work modules register their job runners)
+        from .services import cleanup
 
-        signals.connect()
+        cleanup.connect()

@@ -5,6 +5,7 @@ from django.apps import apps
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 
+from .backends import get_backend
 from .conf import settings
 
 
@@ -118,17 +119,40 @@ def check_training_limits(app_configs=None, **kwargs):
     return warnings
 
 
+def backend_or_none():
+    """The configured backend, or None when IMAGEGEN_BACKEND cannot be loaded (check_backend says why)."""
+    try:
+        return get_backend()
+    except Exception:
+        return None
+
+
+@checks.register()
+def check_backend(app_configs=None, **kwargs):
+    try:
+        get_backend()
+    except Exception as exc:
+        return [checks.Error(
+            f"IMAGEGEN_BACKEND {settings.BACKEND!r} cannot be loaded: {type(exc).__name__}: {exc}",
+            hint="Name a class by its dotted path; the default is imagegen.backends.torch.TorchBackend.",
+            id="imagegen.E080",
+        )]
+    return []
+
+
 @checks.register()
 def check_kinds(app_configs=None, **kwargs):
-    from mlcore.registry import KINDS
-
+    backend = backend_or_none()
+    if backend is None:
+        return []
+    known = backend.generator_kinds()
     errors = []
     for kind in settings.KINDS:
-        if kind not in KINDS:
+        if kind not in known:
             errors.append(
                 checks.Error(
                     f"IMAGEGEN_KINDS names {kind!r}, which mlcore does not provide.",
-                    hint=f"Known kinds: {', '.join(sorted(KINDS))}.",
+                    hint=f"Known kinds: {', '.join(sorted(known))}.",
                     id="imagegen.E005",
                 )
             )
@@ -225,52 +249,6 @@ def check_api_limits(app_configs=None, **kwargs):
 
 
 @checks.register()
-def check_storefront(app_configs=None, **kwargs):
-    from rest_framework.throttling import SimpleRateThrottle
-
-    errors = []
-    rate = settings.STOREFRONT_THROTTLE_RATE
-    try:
-        if rate is not None:
-            SimpleRateThrottle.parse_rate(None, rate)
-    except (ValueError, KeyError, AttributeError, TypeError):
-        errors.append(checks.Error(
-            f"IMAGEGEN_STOREFRONT_THROTTLE_RATE is {rate!r}, which is not a rate.",
-            hint='Write "<number>/<second|minute|hour|day>", e.g. "1200/minute", or None for no limit.',
-            id="imagegen.E016",
-        ))
-
-    def whole(value, least: int) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-    exploration = settings.BANDIT_EXPLORATION
-    if not (
-        whole(settings.SEGMENTS, 1) and whole(settings.EVENTS_PER_REQUEST, 1) and whole(settings.EVENT_FLUSH_BATCH, 1)
-        and whole(settings.STOREFRONT_CACHE_SECONDS, 0)
-        and isinstance(settings.SEGMENT_MIN_EVENTS, (int, float)) and not isinstance(settings.SEGMENT_MIN_EVENTS, bool)
-        and settings.SEGMENT_MIN_EVENTS > 0
-        and isinstance(exploration, (int, float)) and not isinstance(exploration, bool) and 0 <= exploration <= 1
-    ):
-        errors.append(checks.Error(
-            "IMAGEGEN_SEGMENTS, IMAGEGEN_EVENTS_PER_REQUEST and IMAGEGEN_EVENT_FLUSH_BATCH must be whole numbers >= 1, "
-            "IMAGEGEN_STOREFRONT_CACHE_SECONDS >= 0, IMAGEGEN_SEGMENT_MIN_EVENTS > 0 and IMAGEGEN_BANDIT_EXPLORATION "
-            "from 0 to 1.",
-            id="imagegen.E017",
-        ))
-    retention, delta_e = settings.EVENT_RETENTION_DAYS, settings.VARIANT_REMAKE_DELTA_E
-    if not (
-        whole(settings.IMPRESSION_TOKEN_SECONDS, 1) and (retention is None or whole(retention, 1))
-        and isinstance(delta_e, (int, float)) and not isinstance(delta_e, bool) and delta_e >= 0
-    ):
-        errors.append(checks.Error(
-            "IMAGEGEN_IMPRESSION_TOKEN_SECONDS must be a whole number >= 1, IMAGEGEN_EVENT_RETENTION_DAYS a whole "
-            "number >= 1 or None, and IMAGEGEN_VARIANT_REMAKE_DELTA_E a number >= 0.",
-            id="imagegen.E060",
-        ))
-    return errors
-
-
-@checks.register()
 def check_worker_settings(app_configs=None, **kwargs):
     count = settings.LOADED_MODELS_PER_PROCESS
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -305,8 +283,11 @@ def check_training_checkpoints(app_configs=None, **kwargs):
 
 @checks.register()
 def check_inference(app_configs=None, **kwargs):
-    from mlcore.inference_options import CHANNELS_LAST, COMPILE_MODES, PRECISIONS
-
+    backend = backend_or_none()
+    if backend is None:
+        return []
+    choices = backend.inference_choices()
+    precisions, channels_last, compile_modes = choices["precision"], choices["channels_last"], choices["compile"]
     errors = []
     batch, wait = settings.INFERENCE_MAX_BATCH, settings.INFERENCE_BATCH_WAIT
     if not (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1) or not (
@@ -318,16 +299,16 @@ def check_inference(app_configs=None, **kwargs):
             hint="IMAGEGEN_INFERENCE_MAX_BATCH = 1 switches batching off; the wait delays a lone job by as much.",
             id="imagegen.E018",
         ))
-    if settings.INFERENCE_PRECISION not in PRECISIONS or settings.INFERENCE_CHANNELS_LAST not in CHANNELS_LAST:
+    if settings.INFERENCE_PRECISION not in precisions or settings.INFERENCE_CHANNELS_LAST not in channels_last:
         errors.append(checks.Error(
-            f"IMAGEGEN_INFERENCE_PRECISION must be one of {', '.join(PRECISIONS)} (it is "
-            f"{settings.INFERENCE_PRECISION!r}) and IMAGEGEN_INFERENCE_CHANNELS_LAST one of {', '.join(CHANNELS_LAST)} "
+            f"IMAGEGEN_INFERENCE_PRECISION must be one of {', '.join(precisions)} (it is "
+            f"{settings.INFERENCE_PRECISION!r}) and IMAGEGEN_INFERENCE_CHANNELS_LAST one of {', '.join(channels_last)} "
             f"(it is {settings.INFERENCE_CHANNELS_LAST!r}).",
             id="imagegen.E019",
         ))
-    if settings.INFERENCE_COMPILE not in COMPILE_MODES:
+    if settings.INFERENCE_COMPILE not in compile_modes:
         errors.append(checks.Error(
-            f"IMAGEGEN_INFERENCE_COMPILE is {settings.INFERENCE_COMPILE!r}, not one of {', '.join(COMPILE_MODES)}.",
+            f"IMAGEGEN_INFERENCE_COMPILE is {settings.INFERENCE_COMPILE!r}, not one of {', '.join(compile_modes)}.",
             hint="Leave it \"off\" unless bench/inference.py measures a mode faster on the workers' device.",
             id="imagegen.E020",
         ))

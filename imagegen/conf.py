@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "PRODUCT_TEXT_FIELDS": ("name",),
     # JSON field holding attributes such as colour, material and pattern, or None.
     "PRODUCT_ATTRIBUTES_FIELD": None,
+    # The class that trains and runs the models, as a dotted path: imagegen's only door into mlcore and torch.
+    "BACKEND": "imagegen.backends.torch.TorchBackend",
     # Celery queues (README "Workers"): QUEUE takes GPU inference (generate and edit jobs, gathered into
     # batched forward passes), TRAIN_QUEUE training jobs (long; one per GPU), LIGHT_QUEUE the CPU-only work
     # (expanding bulk operations, the reconciler, storefront events and segments).

@@ -239,15 +239,22 @@ class ModelVersion(models.Model):
         return self.name or f"{self.kind} v{self.pk}"
 
 
+# The kinds of edited images, one per photo operation: ``services.operations.register`` adds each operation's
+# result kind and label. ``GeneratedImage.kind`` takes its choices from ``image_kinds``, a callable, which the
+# migrations keep by reference: a new operation needs no migration.
+IMAGE_KINDS: dict[str, str] = {}
+
+
+def image_kinds() -> list[tuple[str, str]]:
+    return [*GeneratedImage.Kind.choices, *IMAGE_KINDS.items()]
+
+
 class GeneratedImage(models.Model):
     """An image imagegen made for a product. Originals are never touched: this is always a new file."""
 
     class Kind(models.TextChoices):
+        # Images made by a generator; the photo operations' kinds are in IMAGE_KINDS.
         GENERATED = "generated", "Generated"
-        ENHANCED = "enhanced", "Enhanced photo"
-        REPAIRED = "repaired", "Repaired photo"
-        BACKGROUND = "background", "New background"
-        BRANDLOOK = "brandlook", "Brand look"
 
     class ReviewState(models.TextChoices):
         PENDING = "pending", "Pending review"
@@ -255,7 +262,7 @@ class GeneratedImage(models.Model):
         REJECTED = "rejected", "Rejected"
 
     product = models.ForeignKey(settings.PRODUCT_MODEL, on_delete=models.CASCADE, related_name="generated_images")
-    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.GENERATED)
+    kind = models.CharField(max_length=32, choices=image_kinds, default=Kind.GENERATED)
     image = models.ImageField(
         upload_to=generated_image_path,
         storage=imagegen_storage,
@@ -281,10 +288,6 @@ class GeneratedImage(models.Model):
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    segment = models.ForeignKey(
-        "Segment", null=True, blank=True, on_delete=models.SET_NULL, related_name="variants",
-        help_text="The shopper segment this personalized variant was made for (None: for everybody).",
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -334,84 +337,3 @@ def _delete_source_photo_file(sender, instance: SourcePhoto, using: str, **kwarg
     name, storage = instance.image.name, instance.image.storage
     if name:
         transaction.on_commit(lambda: storage.delete(name), using=using)
-
-
-class Segment(models.Model):
-    """A group of shoppers with a similar taste, in the space of ``services.taste`` (product colour and
-    backdrop colour). Personalized variants are made per segment and product, never per shopper."""
-
-    index = models.PositiveIntegerField(unique=True, help_text="0 .. IMAGEGEN_SEGMENTS - 1, stable across refreshes.")
-    centroid = models.JSONField(help_text="The segment's taste vector (see services.taste.FEATURES).")
-    shoppers = models.PositiveIntegerField(default=0, help_text="Shoppers in it at the last refresh.")
-    refreshed_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["index"]
-
-    def __str__(self) -> str:
-        return f"Segment {self.index}"
-
-
-class Shopper(models.Model):
-    """A pseudonymous shopper: only a keyed hash of the id the storefront sends is stored, never the id."""
-
-    key = models.CharField(max_length=64, unique=True, help_text="HMAC-SHA256 of the storefront's shopper id.")
-    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
-    opted_out = models.BooleanField(default=False, help_text="Gets the default images; no events are kept.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"Shopper {self.key[:10]}…"
-
-
-class ShopperEvent(models.Model):
-    """One storefront event of a shopper; ``image`` is the variant shown (None: the original photo, or not
-    known for an unverified event)."""
-
-    class Kind(models.TextChoices):
-        IMPRESSION = "impression", "Impression"
-        VIEW = "view", "View"
-        CLICK = "click", "Click"
-        ADD_TO_CART = "add_to_cart", "Add to cart"
-        PURCHASE = "purchase", "Purchase"
-
-    shopper = models.ForeignKey(Shopper, on_delete=models.CASCADE, related_name="events")
-    product = models.ForeignKey(settings.PRODUCT_MODEL, on_delete=models.CASCADE, related_name="+")
-    image = models.ForeignKey(GeneratedImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    at = models.DateTimeField(db_index=True)
-    verified = models.BooleanField(
-        default=False,
-        help_text="Whether it carried a valid impression token (services.impressions); only verified events "
-        "count for the A/B results and the segments.",
-    )
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["shopper", "product", "kind"])]
-
-
-class ArmStats(models.Model):
-    """A/B counts of one arm for a product and a segment on one day; the bandit and the admin report read
-    these. Plain numbers rather than foreign keys, so that a key is never NULL (NULLs never clash in a
-    unique constraint) and a deleted variant's history stays countable."""
-
-    NO_SEGMENT = -1  # shoppers without a segment (new, or before the first refresh)
-    ORIGINAL = 0  # the product's own photo; other arms are GeneratedImage ids
-
-    product = models.ForeignKey(settings.PRODUCT_MODEL, on_delete=models.CASCADE, related_name="+")
-    segment_index = models.IntegerField()
-    arm = models.BigIntegerField()
-    day = models.DateField()
-    impressions = models.PositiveIntegerField(default=0)
-    clicks = models.PositiveIntegerField(default=0)
-    add_to_carts = models.PositiveIntegerField(default=0)
-    purchases = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        verbose_name = "A/B result"
-        verbose_name_plural = "A/B results"
-        constraints = [
-            models.UniqueConstraint(fields=["product", "segment_index", "arm", "day"], name="imagegen_armstats_unique"),
-        ]

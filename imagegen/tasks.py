@@ -2,6 +2,7 @@
 from celery import shared_task
 
 from . import services, worker_process  # noqa: F401  (worker_process connects the pool set-up signals)
+from .jobcore.groups import settle_running
 from .conf import settings
 
 # Tasks that run jobs: acknowledged only when done (a killed worker's message goes back to the queue), no
@@ -19,10 +20,10 @@ JOB_TASK = {
 def run_job(job_id: int) -> None:
     # gather: a generate job takes queued ones of its kind into its forward passes (services.batching).
     services.execute(job_id, gather=True)
-    services.bulk.settle_running()
+    settle_running()
 
 
-# Training jobs: hours, not minutes (IMAGEGEN_TRAIN_TASK_*). services.jobs.send also puts these limits in
+# Training jobs: hours, not minutes (IMAGEGEN_TRAIN_TASK_*). jobcore.creating.send (with TrainRunner.time_limits) also puts these limits in
 # each message, so a changed setting applies without restarting the workers.
 TRAIN_TASK = {
     **JOB_TASK,
@@ -40,7 +41,7 @@ def run_training_job(job_id: int) -> None:
 def run_jobs(job_ids: list[int]) -> None:
     """A batch of jobs in one task (bulk operations): one message, not one per product."""
     services.execute_many(job_ids, gather=True)
-    services.bulk.settle_running()
+    settle_running()
 
 
 @shared_task(name="imagegen.expand_bulk", **JOB_TASK)
@@ -53,29 +54,3 @@ def expand_bulk(operation_id: int) -> None:
 def reconcile_jobs() -> dict:
     """Periodic (Celery beat): send again the jobs a broker outage or a dead worker left behind."""
     return services.reconcile()
-
-
-@shared_task(name="imagegen.flush_events", ignore_result=True)
-def flush_events() -> int:
-    """Periodic (every few seconds): write the buffered storefront events in bulk."""
-    return services.flush_events()
-
-
-@shared_task(name="imagegen.purge_events", ignore_result=True)
-def purge_events() -> int:
-    """Periodic (daily): delete the storefront events older than IMAGEGEN_EVENT_RETENTION_DAYS."""
-    return services.purge_events()
-
-
-@shared_task(name="imagegen.assign_shoppers", ignore_result=True)
-def assign_shoppers() -> int:
-    """Periodic (every minute): put new shoppers with enough events into their nearest segment."""
-    return services.assign_new_shoppers()
-
-
-@shared_task(name="imagegen.refresh_segments", ignore_result=True)
-def refresh_segments() -> dict:
-    """Periodic (hourly, say): regroup the shoppers, then queue the variants that are missing or out of date."""
-    summary = services.refresh_segments()
-    summary["variant_jobs"] = len(services.request_variants())
-    return summary

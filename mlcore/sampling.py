@@ -14,9 +14,8 @@ from torchvision.transforms.functional import to_pil_image
 
 from .checkpoint import load_checkpoint
 from .data import stack_images
-from .fitting import build_seeded
+from .seeding import build_seeded, sample_noise
 from .inference import DEFAULT_CHUNK, FastPath, InferenceOptions
-from .objectives import sample_noise
 
 # Generation runs in fixed-size chunks so memory stays bounded for large counts.
 CHUNK = DEFAULT_CHUNK

@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "shop",
     "imagegen",
+    # Storefront personalization (optional: imagegen works without it).
+    "imagegen.storefront",
 ]
 
 MIDDLEWARE = [

@@ -234,7 +234,7 @@ def browser_page(chromium_path, output_dir):
 @pytest.fixture
 def buffer(settings):
     """The real Redis event buffer of `make test` (REDIS_URL), emptied before and after."""
-    from imagegen.services import shoppers
+    from imagegen.storefront.services import shoppers
 
     settings.IMAGEGEN_EVENT_BUFFER_URL = os.environ["REDIS_URL"]
     client = shoppers.event_buffer()
@@ -253,3 +253,22 @@ def buffer(settings):
 @pytest.fixture
 def unbuffered(settings):
     settings.IMAGEGEN_EVENT_BUFFER_URL = None
+
+
+@pytest.fixture
+def editor(django_user_model):
+    """Staff with the permission to edit photos (the photo operations' admin actions and API routes)."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("editor", password="pw-editor-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="edit_photos"))
+    return user
+
+
+@pytest.fixture
+def editor_api(editor):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(editor)
+    return client

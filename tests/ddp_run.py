@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from mlcore import distributed
-from mlcore.config import GANConfig
+from mlcore.gan.config import GANConfig
 from mlcore.diffusion.config import DiffusionConfig
 from mlcore.registry import get_kind
 from mlcore.textgan.config import TextGANConfig

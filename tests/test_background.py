@@ -1,5 +1,6 @@
 """Background replacement (mlcore.background): composing on white / colour / backdrop, the border model,
-composites, the segmentation network and its checkpoints, input modes, and the benchmark's smoke run."""
+composites, the segmentation objective and what it learns, input modes, and the benchmark's smoke run. What
+every kind shares (train, save, resume, load, apply) is in test_model_contract.py."""
 import io
 import json
 import math
@@ -15,9 +16,9 @@ from mlcore.background import composites, morphology
 from mlcore.background.classical import border_matte
 from mlcore.background.config import SegmenterConfig
 from mlcore.background.images import prepare
-from mlcore.background.objectives import mask_iou, segmentation_terms, soft_dice_loss
+from mlcore.background.objective import mask_iou, segmentation_terms, soft_dice_loss
 from mlcore.background.refine import box_mean
-from mlcore.background.trainer import Trainer
+from mlcore.training import Trainer
 
 WHITE = (255, 255, 255)
 
@@ -409,47 +410,7 @@ def test_network_learns_on_tiny_composites():
     assert loss[-1] < 0.7 * loss[0]
 
 
-def test_resume_is_exact_and_checkpoint_round_trips():
-    bank = synthetic_cutouts()
-    straight = Trainer(tiny_config(), bank, batch_size=4, seed=1)
-    straight.fit(4, log_every=2)
-    first = Trainer(tiny_config(), bank, batch_size=4, seed=1)
-    first.fit(2, log_every=2)
-    buffer = io.BytesIO()
-    first.save(buffer)
-    resumed = Trainer.resume(io.BytesIO(buffer.getvalue()), bank, None)
-    assert resumed.step == 2 and resumed.config == first.config
-    resumed.fit(2, log_every=2)
-    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
-        assert torch.equal(a, b), name
-    assert straight.history["loss"][-1] == resumed.history["loss"][-1]
-
-    data = io.BytesIO()
-    straight.save(data)
-    segmenter = Segmenter.from_checkpoint(data.getvalue(), method="network")
-    assert segmenter.step == 4 and segmenter.package_version == mlcore.__version__
-    for a, b in zip(segmenter.model.state_dict().values(), straight.model_ema.state_dict().values()):
-        assert torch.equal(a, b)
-    photo, _ = product_photo((60, 80))
-    mask = segmenter.mask(photo)
-    assert mask.mode == "L" and mask.size == (60, 80)
-    assert np.array_equal(np.asarray(mask), np.asarray(Segmenter.from_checkpoint(data.getvalue(), method="network").mask(photo)))
-
-
-class Payload:
-    def __reduce__(self):
-        return (print, ("this must never run",))
-
-
-def test_checkpoints_load_weights_only_and_of_this_kind(tmp_path):
-    path = tmp_path / "evil.pt"
-    torch.save({"format": 1, "package_version": "0", "kind": "background", "config": tiny_config().to_dict(), "x": Payload()}, path)
-    with pytest.raises(ValueError, match="refusing"):
-        Segmenter.from_checkpoint(path)
-    other = tmp_path / "other.pt"
-    torch.save({"format": 1, "package_version": "0", "kind": "vae", "config": {}}, other)
-    with pytest.raises(ValueError, match="background"):
-        Segmenter.from_checkpoint(other)
+def test_segmenter_methods_that_use_the_network_need_one():
     with pytest.raises(ValueError, match="network"):
         Segmenter(method="combined")
 

@@ -12,10 +12,10 @@ from django.db import transaction
 from imagegen import services
 from imagegen.models import GeneratedImage, Job
 from imagegen.services.generation import request_generation
-from mlcore.fitting import build_seeded
+from mlcore.seeding import build_seeded
 from mlcore.inference import FastPath, InferenceOptions
-from mlcore.sampler import Sampler as GANSampler
-from mlcore.config import GANConfig
+from mlcore.gan.sampler import Sampler as GANSampler
+from mlcore.gan.config import GANConfig
 from mlcore.textgan.config import TextGANConfig
 from mlcore.textgan.sampler import Sampler as TextSampler
 
@@ -155,14 +155,15 @@ def test_a_gathered_job_that_fails_fails_alone_and_a_cancelled_one_stays_cancell
 
 
 def test_a_job_cancelled_after_its_claim_is_left_cancelled_and_the_others_of_its_pass_finish(trained_version):
-    from imagegen.services.batching import Held, run_claimed
-    from imagegen.services.jobs import claim
+    from imagegen.jobcore.execution import run_claimed
+    from imagegen.jobcore.runners import Claimed, runner_for
+    from imagegen.jobcore.states import claim
 
     kept, dropped = single_jobs(trained_version.test_products[:2], [8, 9])
-    held = [Held(job.pk, claim(job.pk)) for job in (kept, dropped)]
+    held = [Claimed(job.pk, claim(job.pk)) for job in (kept, dropped)]
     services.cancel(dropped)  # while it waits for its pass
 
-    run_claimed(held)
+    run_claimed(runner_for(Job.Kind.GENERATE), held)
 
     kept.refresh_from_db(), dropped.refresh_from_db()
     assert kept.state == Job.State.SUCCEEDED and [i.seed for i in job_images(kept)] == [8]

@@ -2,7 +2,11 @@
 import json
 import math
 
+import pytest
+
 from .test_bench import demo_dataset, run_script
+
+pytestmark = pytest.mark.slow
 
 DEGRADATIONS = ("noise15", "noise25", "blur", "jpeg20", "downscale2", "downscale4", "underexposed", "overexposed")
 

@@ -1,4 +1,5 @@
-"""mlcore.brandlook: the look and its distance, LUTs, grading, the trainer, the sampler, baselines, edge SSIM."""
+"""mlcore.brandlook: the look and its distance, LUTs, grading, what training learns, applying a look, baselines,
+edge SSIM. What every kind shares (train, save, resume, load, apply) is in test_model_contract.py."""
 import io
 import json
 import math
@@ -15,18 +16,16 @@ from mlcore.brandlook.grading import Grade, apply_grade, random_grades
 from mlcore.brandlook.images import map_colours, rgb_image, rgb_tensor
 from mlcore.brandlook.look import LEVELS, check_look, look_of, sorted_quantiles
 from mlcore.brandlook.lut import apply_lut, apply_lut_large, identity_lut
-from mlcore.brandlook.objectives import lut_curvature, lut_decrease
+from mlcore.brandlook.objective import lut_curvature, lut_decrease
 from mlcore.brandlook.sampler import BrandLook
-from mlcore.brandlook.trainer import Trainer
-from mlcore.checkpoint import load_checkpoint, save_checkpoint
+from mlcore.training import Trainer
+
+from .synthetic import one_thread  # noqa: F401  (a fixture)
+
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: one thread is fastest, and two would fight the other tests' processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Tiny networks: one torch thread (``synthetic.one_thread``)."""
 
 
 TINY = {"lut_size": 5, "curve_knots": 3, "luma_knots": 2, "learned_luts": 2, "thumb_size": 8, "train_size": 16, "width": 4, "hidden": 32, "max_references": 2}
@@ -181,48 +180,19 @@ def test_regularisers_leave_affine_monotone_tables_alone_and_punish_the_rest():
 # --- trainer, checkpoint, sampler -------------------------------------------------------------------------
 
 def fixed_batch(trainer, seed=123):
-    return trainer.make_batch(torch.Generator().manual_seed(seed))
+    return trainer.objective.sample_batch(torch.Generator().manual_seed(seed))
 
 
 def test_trainer_loss_goes_down_on_tiny_data():
     trainer = Trainer(BrandLookConfig(**TINY), tiny_data(), batch_size=8, lr=3e-3, seed=0)
     batch = fixed_batch(trainer)
     with torch.no_grad():
-        before = float(trainer.terms(batch)["recon"])
+        before = float(trainer.objective.terms(batch)["recon"])
     summary = trainer.fit(40, log_every=10)
     with torch.no_grad():
-        after = float(trainer.terms(batch)["recon"])
+        after = float(trainer.objective.terms(batch)["recon"])
     assert summary["steps_done"] == 40 and len(trainer.history["loss"]) == 4
     assert after < 0.8 * before, (before, after)
-
-
-def test_checkpoint_round_trip_and_exact_resume(tmp_path):
-    data = tiny_data()
-    config = BrandLookConfig(**TINY)
-    trainer = Trainer(config, data, batch_size=4, seed=3)
-    trainer.fit(3)
-    path = tmp_path / "brand.pt"
-    trainer.save(path)
-    ckpt = load_checkpoint(path)
-    assert ckpt["kind"] == "brandlook" and ckpt["package_version"] and ckpt["config"] == config.to_dict()
-
-    brand = BrandLook.from_checkpoint(path)
-    image, look = photo(seed=5), look_of([photo(seed=6)])
-    from_trainer = BrandLook(config, trainer.model_ema, package_version="x", step=3, device=torch.device("cpu"))
-    assert torch.equal(brand.lut_for(image, look), from_trainer.lut_for(image, look))
-    assert brand.step == 3
-
-    trainer.fit(2)
-    resumed = Trainer.resume(path, data)
-    resumed.fit(2)
-    for a, b in zip(trainer.model.parameters(), resumed.model.parameters(), strict=True):
-        assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="checkpoint"):
-        BrandLook.from_checkpoint(io.BytesIO(b"not a checkpoint"))
-    other = io.BytesIO()
-    save_checkpoint({"kind": "cgan", "config": {}}, other)
-    with pytest.raises(ValueError, match="not one of"):
-        BrandLook.from_checkpoint(other.getvalue())
 
 
 def test_apply_keeps_size_mode_and_alpha():
@@ -250,7 +220,7 @@ def test_apply_keeps_size_mode_and_alpha():
 def test_untrained_model_is_the_identity_map():
     # Residual tables start at zero: before training, apply changes nothing but uint8 rounding.
     trainer = Trainer(BrandLookConfig(**TINY), tiny_data(), batch_size=4, seed=0)
-    brand = BrandLook(trainer.config, trainer.model_ema, package_version="x", step=0, device=torch.device("cpu"))
+    brand = BrandLook(trainer.config, trainer.ema, package_version="x", step=0, device=torch.device("cpu"))
     image = photo()
     out = brand.apply(image, look_of([shift_lab(photo(seed=3), db=20)]))
     assert (rgb_tensor(out) - rgb_tensor(image)).abs().max() <= 1.0 / 255 + 1e-6
@@ -263,7 +233,7 @@ def test_brief_training_learns_to_apply_a_look():
     config = BrandLookConfig(**{**TINY, "self_look_p": 1.0})
     trainer = Trainer(config, tiny_data(24), batch_size=8, lr=2e-3, seed=1)
     trainer.fit(150)
-    brand = BrandLook(config, trainer.model_ema, package_version="x", step=trainer.step, device=torch.device("cpu"))
+    brand = BrandLook(config, trainer.ema, package_version="x", step=trainer.step, device=torch.device("cpu"))
     original = photo(32, 32, seed=30)
     cast = map_colours(original, lambda rgb: apply_grade(rgb[None], Grade.fixed(1, wb_red=0.25, wb_blue=-0.25))[0])
     look = look_of([original])

@@ -153,7 +153,7 @@ def test_ab_report_in_the_browser(live_server, make_products, staff_user, browse
 
     from django.utils import timezone
 
-    from imagegen.services import shoppers
+    from imagegen.storefront.services import shoppers
 
     settings.IMAGEGEN_EVENT_BUFFER_URL = None
     (product,) = make_products({"hat": 1})
@@ -169,7 +169,7 @@ def test_ab_report_in_the_browser(live_server, make_products, staff_user, browse
         shoppers.write_events(cleaned)
     page = browser_page
     log_in(page, live_server)
-    page.goto(f"{live_server.url}/admin/imagegen/armstats/?product={product.pk}")
+    page.goto(f"{live_server.url}/admin/imagegen_storefront/armstats/?product={product.pk}")
     group = page.locator(f".imagegen-ab-group[data-product='{product.pk}']")
     assert group.count() == 1
     assert "shoppers without a segment" in group.inner_text()
@@ -180,7 +180,7 @@ def test_ab_report_in_the_browser(live_server, make_products, staff_user, browse
     assert "2.50%" in row.locator(".imagegen-conversion").inner_text()
     assert group.locator("svg.imagegen-ctr-plot polyline").count() == 1
     page.screenshot(path=str(output_dir / "ab-report.png"), full_page=True)
-    page.goto(f"{live_server.url}/admin/imagegen/armstats/?product=999999")
+    page.goto(f"{live_server.url}/admin/imagegen_storefront/armstats/?product=999999")
     assert "No impressions yet" in page.inner_text("#content")
 
 
@@ -209,7 +209,7 @@ def test_rollback_and_flagged_samples_on_the_version_page_in_the_browser(
 
     from imagegen.services import held_out
     from imagegen.services.products import product_photos
-    from imagegen.services.training import load_training_set
+    from imagegen.services.training_sets import load_training_set
 
     train, held = held_out.split(list(product_photos(two)))
     data = load_training_set(train, 64)

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from imagegen import services
 from imagegen.models import BulkOperation, GeneratedImage, Job
+from imagegen.jobcore.groups import settle_running
+from imagegen.jobcore.progress import ProgressReporter
 from imagegen.services import bulk, bulk_report
 
 from .test_api_security import PASSWORD, make_user  # noqa: F401  (make_user is a fixture)
@@ -158,7 +160,7 @@ def test_cancelling_midway_cancels_the_queued_jobs_and_stops_the_expansion(queue
     assert set(Job.objects.filter(bulk=operation).values_list("state", flat=True)) == {Job.State.CANCELLED}
     # The running one stops at its next progress report.
     with pytest.raises(services.JobCancelled):
-        services.jobs.ProgressReporter(running.pk, attempt=1)(50, "working")
+        ProgressReporter(running.pk, attempt=1)(50, "working")
     report = bulk_report.report(operation)
     assert report["counts"]["cancelled"] == 200 and report["jobs"] == 200
     assert not bulk.cancel(operation), "cancelling twice changes nothing"
@@ -170,9 +172,9 @@ def test_an_operation_settles_when_its_last_job_finishes(queues, db):
     bulk.expand(operation.pk)
     jobs = list(Job.objects.filter(bulk=operation).order_by("pk"))
     Job.objects.filter(pk__in=[j.pk for j in jobs[:3]]).update(state=Job.State.SUCCEEDED)
-    assert bulk.settle_running() == 0, "one job is still queued"
+    assert settle_running() == 0, "one job is still queued"
     Job.objects.filter(pk=jobs[3].pk).update(state=Job.State.FAILED, error="No photo.")
-    assert bulk.settle_running() == 1
+    assert settle_running() == 1
     operation.refresh_from_db()
     assert operation.state == BulkOperation.State.SUCCEEDED and operation.finished_at
     report = bulk_report.report(operation)

@@ -34,6 +34,7 @@ def test_every_setting_is_documented_in_the_readme():
         ({"IMAGEGEN_PRODUCT_TEXT_FIELDS": ("name", "blurb")}, "imagegen.E003"),
         ({"IMAGEGEN_TASK_SOFT_TIME_LIMIT": 100, "IMAGEGEN_TASK_TIME_LIMIT": 100}, "imagegen.E004"),
         ({"IMAGEGEN_KINDS": ("cgan", "magic")}, "imagegen.E005"),
+        ({"IMAGEGEN_BACKEND": "imagegen.backends.nowhere.Backend"}, "imagegen.E080"),
         ({"IMAGEGEN_DEFAULT_KIND": "diffusion"}, "imagegen.E006"),
         ({"IMAGEGEN_IMAGE_SIZE": 96}, "imagegen.E007"),
         ({"IMAGEGEN_AUTO_ACTIVATE": "sometimes"}, "imagegen.E008"),

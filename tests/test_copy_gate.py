@@ -13,6 +13,8 @@ from mlcore.metrics.copy_gate import binomial_greater, fisher_greater, rate_test
 
 from .conftest import DEMO_CATALOGUE
 
+pytestmark = pytest.mark.slow
+
 CATEGORIES = ("dress", "shoes", "pants", "shirt")
 # 30 of each category's 40 demo photos are products (3 of them held out by training); the other 10 are the
 # "new real photos". The version gate's power grows with the held-out count: 12 here.
@@ -62,7 +64,7 @@ def selection(make_products):
     from imagegen.services import held_out
     from imagegen.services.evaluation import ensure_feature_extractor
     from imagegen.services.products import product_photos
-    from imagegen.services.training import load_training_set
+    from imagegen.services.training_sets import load_training_set
 
     products = make_products({category: PRODUCTS_PER_CATEGORY for category in CATEGORIES})
     train, held = held_out.split(list(product_photos([p.pk for p in products])))

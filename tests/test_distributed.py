@@ -15,6 +15,8 @@ from mlcore.checkpoint import load_checkpoint
 
 from .ddp_run import build, state_hashes
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -109,7 +111,7 @@ def test_other_kinds_train_to_identical_weights_on_every_rank(tmp_path, kind):
 
 def test_a_trainer_without_ddp_support_refuses_to_distribute():
     from mlcore.distributed import DistributedContext
-    from mlcore.restoration.trainer import Trainer as RestoreTrainer
+    from mlcore.training.trainer import Trainer as RestoreTrainer
 
     from .test_restoration import photos, tiny
 

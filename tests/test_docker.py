@@ -12,11 +12,14 @@ import importlib.util
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "docker"
@@ -569,6 +572,108 @@ def test_requirements_are_installed(dockerfile):
     runs = [ins for ins in parse_dockerfile(dockerfile) if ins.keyword == "RUN"]
     installs = [ins for ins in runs if re.search(r"\bpip install\b[^&;]*-r \S*requirements\.txt", ins.rest)]
     assert installs, f"{dockerfile.name}: requirements.txt is never installed"
+
+
+def requirement_names(path: Path) -> set[str]:
+    """Names a requirements file asks for, following -r (a -c constraint asks for nothing)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split(" #")[0].strip()
+        if not line or line.startswith("#") or line.startswith(("-c", "--constraint")):
+            continue
+        if line.startswith(("-r", "--requirement")):
+            names |= requirement_names(path.parent / line.split(None, 1)[1])
+            continue
+        assert not line.startswith("-"), f"{path.name}: unexpected option {line!r}"
+        names.add(canonicalize_name(Requirement(line).name))
+    return names
+
+
+def pyproject_requirements(extras: set[str]) -> set[str]:
+    """Names pyproject.toml's dependencies and the given extras ask for (an extra naming the project itself
+    is followed)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    optional = project.get("optional-dependencies", {})
+    unknown = extras - set(optional)
+    assert not unknown, f"pyproject.toml has no extra {unknown}"
+    names = set()
+    for line in project["dependencies"] + [r for extra in sorted(extras) for r in optional[extra]]:
+        requirement = Requirement(line)
+        if canonicalize_name(requirement.name) == canonicalize_name(project["name"]):
+            names |= pyproject_requirements(set(requirement.extras))
+        else:
+            names.add(canonicalize_name(requirement.name))
+    return names
+
+
+def image_installs(dockerfile: Path) -> tuple[set[str], list[Instruction]]:
+    """The package names the final stage's installs ask for (from requirements files, pyproject.toml with its
+    --extra flags, or the project with [extras]), and its installs that take no dependencies (--no-deps)."""
+    names, no_deps = set(), []
+    for ins in final_stage(parse_dockerfile(dockerfile)):
+        if ins.keyword != "RUN" or not re.search(r"\bpip install\b", ins.rest):
+            continue
+        words = shlex.split(ins.rest.split("pip install", 1)[1].split("&&")[0])
+        if "--no-deps" in words:
+            no_deps.append(ins)
+            continue
+        extras = {words[i + 1] for i, w in enumerate(words[:-1]) if w == "--extra"}
+        files = [words[i + 1] for i, w in enumerate(words[:-1]) if w in {"-r", "--requirement"}]
+        for name in files:
+            if Path(name).name == "pyproject.toml":
+                names |= pyproject_requirements(extras)
+            else:
+                names |= requirement_names(REPO / Path(name).name)
+        for word in words:
+            project = re.fullmatch(r"\.(?:\[(?P<extras>[\w,-]+)\])?", word)
+            if project:
+                names |= pyproject_requirements(set(filter(None, (project["extras"] or "").split(","))))
+    return names, no_deps
+
+
+def test_web_image_installs_the_library_without_torch_and_the_worker_image_with_it():
+    """The web image (web, migrate, beat) takes django-imagegen without its `worker` extra: nothing of the
+    model stack is installed there. The worker image takes the extra."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    worker_only = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["worker"]}
+    assert {"torch", "torchvision"} <= worker_only
+
+    web, web_no_deps = image_installs(WEB_DOCKERFILE)
+    assert {"django", "djangorestframework", "celery", "pillow"} <= web, web
+    assert "torch" not in web and "torchvision" not in web, f"the web image installs torch: {sorted(web)}"
+    assert not web & worker_only, f"the web image installs the worker extra's {sorted(web & worker_only)}"
+
+    gpu, gpu_no_deps = image_installs(GPU_DOCKERFILE)
+    assert worker_only <= gpu and web <= gpu, sorted(gpu)
+
+    # The library itself goes in from the wheel the `wheel` stage builds, adding no dependency of its own.
+    for dockerfile, installs in ((WEB_DOCKERFILE, web_no_deps), (GPU_DOCKERFILE, gpu_no_deps)):
+        assert any(m.get("from") in stage_names(parse_dockerfile(dockerfile)) and ".whl" in ins.rest
+                   for ins in installs for m in ins.mounts), f"{dockerfile.name} does not install the wheel"
+
+
+def test_requirements_txt_is_the_demo_shops_own_packages_under_the_constraints():
+    """requirements.txt (the demo shop's packages, in both images) brings no torch either, and every package
+    it or pyproject.toml names has an exact pin in constraints.txt."""
+    assert not requirement_names(REPO / "requirements.txt") & {"torch", "torchvision"}
+    assert "-c constraints.txt" in (REPO / "requirements.txt").read_text().splitlines()
+    pinned = {
+        canonicalize_name(Requirement(line).name)
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and "==" in line
+    }
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = requirement_names(REPO / "requirements.txt") | pyproject_requirements(set(project["optional-dependencies"]))
+    assert wanted <= pinned, f"not pinned in constraints.txt: {sorted(wanted - pinned)}"
+
+
+def test_every_celery_worker_runs_on_the_worker_image():
+    """Workers load models (gpu, train) or cluster shoppers with torch (default): none may run on the web
+    image, which has no torch. beat only sends messages."""
+    for name, service in services().items():
+        if "build" in service and command_of(name)[:4] == ["celery", "-A", "shop", "worker"]:
+            assert build_paths(service)[1] == GPU_DOCKERFILE, f"{name} runs a worker on the web image"
+    assert build_paths(services()["beat"])[1] == WEB_DOCKERFILE
 
 
 def test_web_image_collects_static_and_serves_with_gunicorn():

@@ -11,6 +11,8 @@ from imagegen.models import ModelVersion
 
 from .conftest import DEMO_CATALOGUE
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def held_out(tmp_path):

@@ -1,5 +1,6 @@
-"""mlcore.inpainting: random masks, the trainer (loss goes down, checkpoints round-trip) and the Inpainter's
-promises (pixels outside the mask unchanged, empty masks, size mismatch, alpha)."""
+"""mlcore.inpainting: random masks, the pre-fill, what training learns and the Inpainter's promises (pixels
+outside the mask unchanged, empty masks, size mismatch, alpha). What every kind shares (train, save, resume,
+load, apply) is in test_model_contract.py."""
 import io
 
 import numpy as np
@@ -7,8 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from mlcore.inpainting import MASK_SIZES, InpaintConfig, Inpainter, Trainer, random_mask
-from mlcore.inpainting.network import InpaintNet, smooth_fill
+from mlcore.inpainting.config import InpaintConfig
+from mlcore.inpainting.masks import MASK_SIZES, random_mask
+from mlcore.inpainting.networks import InpaintNet, smooth_fill
+from mlcore.inpainting.sampler import Inpainter
+from mlcore.training import Trainer
 
 from .synthetic import dataset
 
@@ -73,14 +77,15 @@ def test_smooth_fill_keeps_visible_pixels_and_fills_flat_regions_exactly():
 
 def test_trainer_lowers_the_loss_on_a_fixed_batch():
     trainer = Trainer(InpaintConfig(**TINY), photos(), batch_size=4, lr=1e-3, seed=0)
-    batch = trainer.sample_batch(torch.Generator().manual_seed(5))
+    objective = trainer.objective
+    batch = objective.sample_batch(torch.Generator().manual_seed(5))
     assert batch[0].shape == (4, 3, 32, 32) and batch[1].shape == (4, 1, 32, 32)
     with torch.no_grad():
-        before = float(trainer.batch_terms(batch)["loss"])
+        before = float(objective.terms(batch)["loss"])
     for _ in range(20):
-        trainer._optimise(trainer.batch_terms(batch))
+        trainer.train_step(batch=batch)
     with torch.no_grad():
-        after = float(trainer.batch_terms(batch)["loss"])
+        after = float(objective.terms(batch)["loss"])
     assert after < 0.8 * before, (before, after)
     summary = trainer.fit(2)
     assert summary["steps_done"] == 2 and trainer.step == 22
@@ -90,22 +95,6 @@ def test_trainer_lowers_the_loss_on_a_fixed_batch():
 def test_trainer_rejects_photos_smaller_than_the_crop():
     with pytest.raises(ValueError, match="at least 32 x 32"):
         Trainer(InpaintConfig(**TINY), [torch.zeros(3, 20, 40, dtype=torch.uint8)])
-
-
-def test_checkpoint_round_trip_and_resume(checkpoint):
-    inpainter = Inpainter.from_checkpoint(checkpoint)
-    trainer = Trainer.resume(io.BytesIO(checkpoint), photos())
-    assert inpainter.step == trainer.step == 3
-    assert inpainter.config == trainer.config == InpaintConfig(**TINY)
-    assert inpainter.package_version == __import__("mlcore").__version__
-    for name, value in trainer.model_ema.state_dict().items():
-        assert torch.equal(inpainter.model.state_dict()[name], value), name
-    # A resumed run draws what an uninterrupted one would: the generator state travels in the checkpoint.
-    straight = Trainer(InpaintConfig(**TINY), photos(), batch_size=4, seed=3)
-    straight.fit(3)
-    assert torch.equal(trainer.sample_batch(trainer.rng)[1], straight.sample_batch(straight.rng)[1])
-    with pytest.raises(ValueError):
-        Inpainter.from_checkpoint(b"not a checkpoint")
 
 
 def test_repair_changes_only_pixels_inside_the_mask(checkpoint):
@@ -120,7 +109,7 @@ def test_repair_changes_only_pixels_inside_the_mask(checkpoint):
 
 
 def test_repair_of_a_huge_region_is_shrunk_and_still_composited(checkpoint, monkeypatch):
-    import mlcore.inpainting.inpainter as module
+    import mlcore.inpainting.sampler as module
 
     monkeypatch.setattr(module, "MAX_WORK_SIDE", 24)  # forces the shrink-and-enlarge path on a small photo
     inpainter = Inpainter.from_checkpoint(checkpoint)

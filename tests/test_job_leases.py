@@ -14,7 +14,9 @@ from django.utils import timezone
 from imagegen import services
 from imagegen.models import GeneratedImage, Job, ModelVersion
 from imagegen.services.generation import request_generation
-from imagegen.services.jobs import JobCancelled, ProgressReporter, _finish, claim
+from imagegen.jobcore.errors import JobCancelled
+from imagegen.jobcore.progress import ProgressReporter
+from imagegen.jobcore.states import claim, finish
 from imagegen.services.training import request_training
 
 from .conftest import start_worker, stop_worker, wait_for_job
@@ -41,7 +43,7 @@ def test_an_expired_lease_is_claimed_again_and_fences_the_old_attempt_off(traine
     # The first attempt's worker comes back to life: its progress and its result are refused.
     with pytest.raises(JobCancelled):
         ProgressReporter(job.pk, attempt=first)(50, "late")
-    _finish(job.pk, Job.State.FAILED, first, error="stale")
+    finish(job.pk, Job.State.FAILED, first, error="stale")
     job.refresh_from_db()
     assert job.state == Job.State.RUNNING and job.attempts == 2 and job.error == ""
     ProgressReporter(job.pk, attempt=second)(40, "current")  # the holder reports fine
@@ -86,7 +88,7 @@ def test_the_heartbeat_renews_the_lease_while_a_job_runs(transactional_db, make_
 
 
 def test_the_reconciler_sends_stale_jobs_only(trained_version, settings):
-    from imagegen.services.reconcile import stale_jobs
+    from imagegen.jobcore.reconcile import stale_jobs
 
     product = trained_version.test_products[0]
     fresh = request_generation(product, count=1, seed=0, send=False)
@@ -116,15 +118,18 @@ def test_a_sigkilled_worker_s_job_is_finished_by_another_worker_exactly_once(
     products = make_products({"dress": 5, "hat": 4})
     from django.db import transaction
 
-    with transaction.atomic():
-        job = request_training([p.pk for p in products], steps=400, batch_size=4, device="cpu")
-    deadline = time.monotonic() + 120
-    while Job.objects.get(pk=job.pk).progress < 10:
-        assert time.monotonic() < deadline, "worker A never got going"
-        time.sleep(0.2)
-    os.killpg(a.pid, signal.SIGKILL)
-    a.wait(timeout=30)
-    a.log.close()
+    try:
+        with transaction.atomic():
+            job = request_training([p.pk for p in products], steps=400, batch_size=4, device="cpu")
+        deadline = time.monotonic() + 120
+        while Job.objects.get(pk=job.pk).progress < 10:
+            assert time.monotonic() < deadline, "worker A never got going"
+            time.sleep(0.2)
+    finally:
+        # Killed either way: a worker left behind would take the next run's jobs from this queue.
+        os.killpg(a.pid, signal.SIGKILL)
+        a.wait(timeout=30)
+        a.log.close()
     assert Job.objects.get(pk=job.pk).state == Job.State.RUNNING  # nobody knows yet
 
     b = start_worker(redis_url, worker_media, output_dir / "worker-b.log", name="imagegen-b@%h", queue=queue, env=lease)

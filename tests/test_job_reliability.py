@@ -22,7 +22,8 @@ from imagegen import services
 from imagegen.conf import DEFAULTS
 from imagegen.models import GeneratedImage, Job, ModelVersion
 from imagegen.services.generation import request_generation
-from imagegen.services.jobs import ProgressReporter, claim
+from imagegen.jobcore.runners import Claimed, runner_for
+from imagegen.jobcore.states import claim
 from imagegen.services.training import request_training
 
 
@@ -187,8 +188,6 @@ def test_the_compose_training_worker_keeps_its_checkpoints_in_a_named_volume():
 def test_a_stalled_generate_attempt_taken_over_keeps_nothing_and_the_newer_one_succeeds(
     transactional_db, trained_version, interrupting, settings
 ):
-    from imagegen.services import generation
-
     job = request_generation(trained_version.test_products[0], count=2, seed=3, send=False)
     interrupting(taken_over(job.pk), when="/images/")
     services.execute(job.pk)
@@ -198,7 +197,7 @@ def test_a_stalled_generate_attempt_taken_over_keeps_nothing_and_the_newer_one_s
     assert files_under(settings, "images") == set()
 
     # The newer attempt, on the other worker, attaches its images without tripping over the stale ones.
-    generation.run(job, ProgressReporter(job.pk, attempt=2))
+    runner_for(Job.Kind.GENERATE).run([Claimed(job.pk, attempt=2)])
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED and job.model_version_id == trained_version.pk
     images = GeneratedImage.objects.filter(job=job)
@@ -251,7 +250,6 @@ def test_an_edit_job_cancelled_while_its_result_is_saved_gets_none(transactional
 def test_a_stalled_training_attempt_registers_no_version_and_the_newer_one_registers_one(
     transactional_db, trained_version, interrupting, settings
 ):
-    from imagegen.services import training
 
     products = trained_version.test_products
     versions = set(ModelVersion.objects.values_list("pk", flat=True))
@@ -264,7 +262,7 @@ def test_a_stalled_training_attempt_registers_no_version_and_the_newer_one_regis
     assert set(ModelVersion.objects.values_list("pk", flat=True)) == versions
     assert files_under(settings, "models") == files
 
-    training.run(job, ProgressReporter(job.pk, attempt=2))
+    runner_for(Job.Kind.TRAIN).run([Claimed(job.pk, attempt=2)])
     job.refresh_from_db()
     new = set(ModelVersion.objects.values_list("pk", flat=True)) - versions
     assert job.state == Job.State.SUCCEEDED and new == {job.model_version_id}
@@ -276,7 +274,7 @@ def test_a_stalled_training_attempt_registers_no_version_and_the_newer_one_regis
 def test_a_cache_that_fails_to_write_still_gives_the_photos(make_products, settings, tmp_path):
     """Works as root too: a file where the cache's folder should be makes every write fail."""
     from imagegen.services.products import product_photos
-    from imagegen.services.training import load_training_set
+    from imagegen.services.training_sets import load_training_set
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_bytes(b"")

@@ -1,4 +1,6 @@
-"""Tests for mlcore, the pure-PyTorch GAN package (tiny models, CPU, synthetic images)."""
+"""mlcore's class-conditional GAN (tiny models, CPU, synthetic images), the one trainer's loop (budgets,
+callbacks), checkpoints' envelope, data loading, plots and package hygiene. What every kind shares (train,
+save, resume, load, sample, score) is in test_model_contract.py."""
 
 from __future__ import annotations
 
@@ -17,21 +19,20 @@ from PIL import Image
 import mlcore
 from mlcore.augment import AUGMENTS, diff_augment
 from mlcore.checkpoint import load_checkpoint, save_checkpoint
-from mlcore.config import AUGMENTATIONS, GANConfig
 from mlcore.data import load_image, stack_images, to_square_tensor
-from mlcore.ema import ema_decay_at
-from mlcore.networks import Discriminator, Generator
-from mlcore.objectives import (
+from mlcore.gan.config import AUGMENTATIONS, GANConfig
+from mlcore.gan.networks import Discriminator, Generator
+from mlcore.gan.objective import (
     d_hinge_loss,
     d_nonsaturating_loss,
     g_hinge_loss,
     g_nonsaturating_loss,
     r1_penalty,
-    sample_noise,
 )
+from mlcore.gan.sampler import Sampler
 from mlcore.plots import save_loss_curves, save_sample_grid
-from mlcore.sampler import Sampler
-from mlcore.trainer import Trainer
+from mlcore.seeding import sample_noise
+from mlcore.training import Trainer
 
 MLCORE_DIR = Path(mlcore.__file__).resolve().parent
 CLASSES = ["dress", "hat", "shoes"]
@@ -185,18 +186,7 @@ def test_cutout_zeroes_a_region():
     assert ((zero_fraction > 0.05) & (zero_fraction <= 0.25 + 1e-6)).all()
 
 
-# --- trainer ------------------------------------------------------------------------
-
-
-def test_same_seed_gives_identical_weights_and_other_seed_differs():
-    a, b, c = make_trainer(seed=5), make_trainer(seed=5), make_trainer(seed=6)
-    for trainer in (a, b, c):
-        trainer.fit(3)
-    assert states_equal(a.generator.state_dict(), b.generator.state_dict())
-    assert states_equal(a.discriminator.state_dict(), b.discriminator.state_dict())
-    assert states_equal(a.generator_ema.state_dict(), b.generator_ema.state_dict())
-    assert not states_equal(a.generator.state_dict(), c.generator.state_dict())
-    assert a.history == b.history
+# --- the one trainer's loop, the GAN's steps ------------------------------------------
 
 
 def test_fit_returns_summary_history_and_calls_back():
@@ -230,16 +220,6 @@ def test_max_seconds_budget_stops_early():
     assert make_trainer().fit(10, max_seconds=0)["steps_done"] == 0
 
 
-def test_ema_lags_raw_generator_after_training():
-    trainer = make_trainer(ema_decay=0.99)
-    assert states_equal(trainer.generator.state_dict(), trainer.generator_ema.state_dict())
-    trainer.fit(4)
-    raw, ema = trainer.generator.state_dict(), trainer.generator_ema.state_dict()
-    assert not states_equal(raw, ema)
-    assert all(not p.requires_grad for p in trainer.generator_ema.parameters())
-    assert ema_decay_at(0, 0.999) < ema_decay_at(100, 0.999) <= 0.999
-
-
 def test_ema_batchnorm_statistics_are_recalibrated_for_sampling():
     trainer = make_trainer()
     trainer.fit(4)
@@ -249,14 +229,6 @@ def test_ema_batchnorm_statistics_are_recalibrated_for_sampling():
     assert not torch.allclose(trainer.generator_ema.stem_norm.norm.running_mean, raw_mean)
     assert torch.equal(trainer.generator.stem_norm.norm.running_mean, raw_mean)  # training untouched
     assert not trainer.generator_ema.training
-
-
-def test_sample_grid_has_a_row_per_class():
-    trainer = make_trainer()
-    grid = trainer.sample_grid(columns=4)
-    assert grid.shape == (len(CLASSES) * 4, 3, 32, 32)
-    assert grid.min() >= -1 and grid.max() <= 1
-    torch.testing.assert_close(grid[:4], trainer.sample_grid(columns=4)[:4])
 
 
 def test_trainer_rejects_bad_data():
@@ -276,53 +248,21 @@ def test_nonsaturating_loss_and_r1_train():
     assert summary["steps_done"] == 3 and math.isfinite(summary["d_loss"])
 
 
-# --- checkpoints and sampling -------------------------------------------------------
+# --- checkpoints and sampling ------------------------------------------------------
 
 
-def test_checkpoint_round_trip_bytesio_and_file(tmp_path):
-    trainer = make_trainer()
-    trainer.fit(3)
-    buffer = io.BytesIO()
-    trainer.save(buffer)
-    path = tmp_path / "model.pt"
-    trainer.save(path)
-    labels = [0, 1, 2, 2]
-    with torch.inference_mode():
-        expected = trainer.generator_ema.eval()(sample_noise(4, 16, seed=9), torch.tensor(labels))
-    for source in (io.BytesIO(buffer.getvalue()), path, str(path), buffer.getvalue()):
-        sampler = Sampler.from_checkpoint(source)
-        assert sampler.package_version == mlcore.__version__
-        assert sampler.step == 3 and sampler.classes == CLASSES
-        assert sampler.config == trainer.config
-        assert torch.equal(sampler.generate_tensor(labels, seed=9), expected)
-    ckpt = load_checkpoint(path)
-    assert ckpt["format"] == 1 and ckpt["package_version"] == mlcore.__version__
-    assert ckpt["config"] == trainer.config.to_dict() and ckpt["kind"] == "cgan"
-
-
-def test_sampler_generate_is_deterministic_and_validates(tmp_path):
+def test_sampler_images_do_not_depend_on_the_batch(tmp_path):
     trainer = make_trainer()
     trainer.fit(2)
     path = tmp_path / "model.pt"
     trainer.save(path)
     sampler = Sampler.from_checkpoint(path)
-    first = sampler.generate("hat", 3, seed=4)
-    again = Sampler.from_checkpoint(path).generate("hat", 3, seed=4)
-    other = sampler.generate("hat", 3, seed=5)
-    assert len(first) == 3 and all(img.mode == "RGB" and img.size == (32, 32) for img in first)
-    assert [img.tobytes() for img in first] == [img.tobytes() for img in again]
-    assert [img.tobytes() for img in first] != [img.tobytes() for img in other]
-    with pytest.raises(KeyError, match="dress, hat, shoes"):
-        sampler.generate("sock", 1, seed=0)
-    with pytest.raises(ValueError):
-        sampler.generate("hat", 0, seed=0)
     # Eval-mode BatchNorm: an image depends on its own noise, not on the batch size.
     single = sampler.generate_tensor([1], seed=4)
     torch.testing.assert_close(single[0], sampler.generate_tensor([1, 1, 1], seed=4)[0], atol=1e-5, rtol=0)
-    scores = sampler.score(first)
-    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
-    assert sampler.score(first, "hat") == scores  # the stored class is used by default
-    assert len(sampler.score([Image.new("RGB", (50, 20), "red")])) == 1
+    with torch.inference_mode():
+        expected = trainer.generator_ema.eval()(sample_noise(4, 16, seed=9), torch.tensor([0, 1, 2, 2]))
+    assert torch.equal(sampler.generate_tensor([0, 1, 2, 2], seed=9), expected)
 
 
 def test_fresh_process_generates_identical_images(tmp_path):
@@ -332,7 +272,7 @@ def test_fresh_process_generates_identical_images(tmp_path):
     trainer.save(ckpt)
     here = Sampler.from_checkpoint(ckpt).generate_tensor([0, 1, 2], seed=11)
     code = (
-        "import sys, torch; from mlcore.sampler import Sampler; "
+        "import sys, torch; from mlcore.gan.sampler import Sampler; "
         "torch.save(Sampler.from_checkpoint(sys.argv[1]).generate_tensor([0, 1, 2], seed=11), sys.argv[2])"
     )
     repo_root = str(MLCORE_DIR.parent)
@@ -384,26 +324,6 @@ def test_load_checkpoint_checks_envelope(tmp_path):
         load_checkpoint(io.BytesIO(b""))
     with pytest.raises(ValueError):
         save_checkpoint({"weights": torch.zeros(1)}, io.BytesIO())
-
-
-def test_resume_continues_exactly_like_an_uninterrupted_run():
-    straight = make_trainer(seed=3)
-    straight.fit(6, log_every=3)
-    first = make_trainer(seed=3)
-    first.fit(3, log_every=3)
-    buffer = io.BytesIO()
-    first.save(buffer)
-    buffer.seek(0)
-    images, labels = synthetic_data()
-    resumed = Trainer.resume(buffer, images, labels)
-    assert resumed.step == 3 and resumed.history["step"] == [3]
-    assert resumed.batch_size == 4 and resumed.seed == 3
-    summary = resumed.fit(3, log_every=3)
-    assert summary["steps_done"] == 3 and resumed.step == 6
-    assert resumed.history["step"] == [3, 6]
-    assert states_equal(resumed.generator.state_dict(), straight.generator.state_dict())
-    assert states_equal(resumed.generator_ema.state_dict(), straight.generator_ema.state_dict())
-    assert states_equal(resumed.discriminator.state_dict(), straight.discriminator.state_dict())
 
 
 # --- data ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """imagegen in a host that is not the demo shop: its own product model (``catalog.Item`` with ``photo``,
-``title`` and a ``collection``), no app called ``shop``, a database migrated from zero, a model trained and
-a generate job run, all through manage.py in processes of their own on PostgreSQL."""
+``title`` and a ``collection``), no app called ``shop`` and no storefront app, a database migrated from zero,
+a model trained, a generate and an edit job run, all through manage.py in processes of their own on
+PostgreSQL; then the storefront installed later on the same database."""
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.db import connection
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,3 +63,36 @@ def test_a_host_with_its_own_product_model_migrates_from_zero_and_generates(fres
         "print(all(i.image.storage.exists(i.image.name) for i in images))"
     ))
     assert check.splitlines() == ["[('Item', 'dress'), ('Item', 'shoes')] 4", "True"], check
+
+    # Without the storefront: an edit job runs, the core's routes answer and the storefront's do not exist.
+    without = run(env, "-c", (
+        "import django; django.setup()\n"
+        "from django.apps import apps\n"
+        "from django.test import Client\n"
+        "from imagegen import services\n"
+        "from tests.other_host.models import Item\n"
+        "item = Item.objects.order_by('pk').first()\n"
+        "job = services.request_edit(item, 'background', options={'background': '#ffffff'}, send=False)\n"
+        "job = services.execute(job.pk)\n"
+        "print(apps.is_installed('imagegen.storefront'), job.state, job.images.count(), job.error or '-')\n"
+        "client = Client(HTTP_HOST='localhost')\n"
+        "print(client.get(f'/api/products/{item.pk}/images/').status_code,\n"
+        "      client.get(f'/api/storefront/products/{item.pk}/images/').status_code,\n"
+        "      client.post('/api/storefront/events/', {}, content_type='application/json').status_code,\n"
+        "      client.post('/api/storefront/opt-out/', {}, content_type='application/json').status_code)"
+    ))
+    assert without.splitlines() == ["False succeeded 1 -", "200 404 404 404"], without
+    assert "imagegen_storefront" not in run(env, "manage.py", "showmigrations", "--list").split()
+
+    # Installed later: its migrations apply on top (no inconsistent history) and its routes answer.
+    env["OTHER_HOST_STOREFRONT"] = "1"
+    run(env, "manage.py", "migrate", "--noinput")
+    assert "[ ]" not in run(env, "manage.py", "showmigrations", "imagegen_storefront")
+    with_storefront = run(env, "-c", (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "from tests.other_host.models import Item\n"
+        "item = Item.objects.order_by('pk').first()\n"
+        "print(Client(HTTP_HOST='localhost').get(f'/api/storefront/products/{item.pk}/images/').status_code)"
+    ))
+    assert with_storefront.strip() == "200", with_storefront

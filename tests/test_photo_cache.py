@@ -44,7 +44,7 @@ def test_prune_removes_the_least_recently_used_entries_first(tmp_path):
 @pytest.mark.django_db
 def test_training_set_is_read_from_the_cache_the_second_time(make_products, settings, tmp_path):
     from imagegen.services.products import product_photos
-    from imagegen.services.training import load_training_set
+    from imagegen.services.training_sets import load_training_set
 
     settings.IMAGEGEN_DECODED_PHOTO_CACHE_DIR = str(tmp_path / "cache")
     products = make_products({"dress": 4, "hat": 3})

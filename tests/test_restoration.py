@@ -1,4 +1,5 @@
-"""mlcore.restoration: degradations, metrics, networks, trainer, checkpoints, tiled restoration."""
+"""mlcore.restoration: degradations, metrics, networks, what training learns, tiled restoration, validation.
+What every kind shares (train, save, resume, load, apply) is in test_model_contract.py."""
 import io
 import math
 
@@ -8,25 +9,21 @@ import pytest
 import torch
 from PIL import Image
 
-from mlcore.checkpoint import load_checkpoint
-from mlcore.restoration import RestorationConfig, Restorer, Trainer, photo_tensors
+from mlcore.photos import check_photos, photo_tensors, to_float, to_uint8
 from mlcore.restoration import degrade
-from mlcore.restoration.degrade import Degradation, NAMED, random_degradation, to_float, to_uint8
+from mlcore.restoration.config import RestorationConfig
+from mlcore.restoration.degrade import Degradation, NAMED, random_degradation
 from mlcore.restoration.metrics import psnr, ssim
-from mlcore.restoration.network import LocalNet, RestorationModel, apply_tone, halo, receptive_field
-from mlcore.restoration.trainer import check_photos
+from mlcore.restoration.networks import LocalNet, RestorationModel, apply_tone, halo, receptive_field
+from mlcore.restoration.sampler import Restorer
+from mlcore.training import Trainer
 
-from .synthetic import pixels
+from .synthetic import one_thread, pixels  # noqa: F401  (one_thread: a fixture)
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: on a shared 2-core machine two threads wait on each other more than they
-    work (measured 0.1 s per training step against 0.015 s with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_thread):
+    """Tiny networks: one torch thread (``synthetic.one_thread``)."""
 
 
 def tiny(**overrides):
@@ -223,12 +220,13 @@ def test_photos_are_checked_and_converted():
 
 def test_trainer_lowers_the_loss_on_a_fixed_batch():
     trainer = Trainer(tiny(width=16, degradations=["noise"]), photos(), batch_size=8, lr=2e-3, tone_batch=0, seed=0)
-    batch = trainer.sample_batch(torch.Generator().manual_seed(123))
+    objective = trainer.objective
+    batch = objective.sample_batch(torch.Generator().manual_seed(123))
     with torch.no_grad():
-        before = float(trainer.batch_terms(batch)["pixel"])
+        before = float(objective.terms(batch)["pixel"])
     summary = trainer.fit(60, log_every=20)
     with torch.no_grad():
-        after = float(trainer.batch_terms(batch)["pixel"])
+        after = float(objective.terms(batch)["pixel"])
     assert summary["steps_done"] == 60 and trainer.history["step"] == [20, 40, 60]
     assert after < 0.95 * before, (before, after)
 
@@ -236,42 +234,16 @@ def test_trainer_lowers_the_loss_on_a_fixed_batch():
 def test_the_tone_network_learns_the_inverse_curve():
     config = tiny(degradations=["exposure", "colour"])
     trainer = Trainer(config, photos(), batch_size=1, lr=2e-3, tone_batch=32, seed=0)
-    batch = trainer.sample_batch(torch.Generator().manual_seed(123))
+    objective = trainer.objective
+    batch = objective.sample_batch(torch.Generator().manual_seed(123))
     assert batch.previews.shape == batch.clean_previews.shape == (1 + 32, 3, 64, 64)
     assert not torch.equal(batch.previews, batch.clean_previews)
     with torch.no_grad():
-        before = float(trainer.batch_terms(batch)["tone"])
+        before = float(objective.terms(batch)["tone"])
     trainer.fit(50)
     with torch.no_grad():
-        after = float(trainer.batch_terms(batch)["tone"])
+        after = float(objective.terms(batch)["tone"])
     assert after < 0.8 * before, (before, after)
-
-
-def test_checkpoint_round_trip_and_bit_exact_resume():
-    images = photos()
-    straight = Trainer(tiny(), images, batch_size=4, tone_batch=3, seed=3)
-    straight.fit(5, log_every=1)
-
-    first = Trainer(tiny(), images, batch_size=4, tone_batch=3, seed=3)
-    first.fit(2, log_every=1)
-    buffer = io.BytesIO()
-    first.save(buffer)
-    ckpt = load_checkpoint(io.BytesIO(buffer.getvalue()))  # weights_only=True inside
-    assert ckpt["kind"] == "restore" and ckpt["package_version"] == mlcore.__version__
-    assert {"model", "model_ema", "optimizer", "config", "rng", "step", "history"} <= set(ckpt)
-    resumed = Trainer.resume(io.BytesIO(buffer.getvalue()), images)
-    assert resumed.tone_batch == 3 and resumed.batch_size == 4
-    resumed.fit(3, log_every=1)
-    assert resumed.step == straight.step == 5 and resumed.history == straight.history
-    for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-
-    restorer = Restorer.from_checkpoint(buffer.getvalue())
-    assert restorer.step == 2 and restorer.config == first.config
-    for a, b in zip(restorer.model.state_dict().values(), first.model_ema.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="not one of"):
-        Trainer.resume(io.BytesIO(buffer.getvalue().replace(b"restore", b"restorX")), images)
 
 
 # ---- restorer: tiling, sizes, alpha ------------------------------------------------------------------------

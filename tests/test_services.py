@@ -191,7 +191,7 @@ def test_review_and_visibility(trained_version, staff_user, django_user_model):
 
 
 def test_sampler_is_loaded_once_per_process(trained_version, monkeypatch):
-    from mlcore.sampler import Sampler
+    from mlcore.gan.sampler import Sampler
 
     model_registry.clear_cache()
     loads = {"n": 0}

@@ -10,8 +10,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from imagegen import services
-from imagegen.models import ArmStats, GeneratedImage, Job, Segment, Shopper, ShopperEvent
-from imagegen.services import bandit, event_buffer, impressions, shoppers, storefront, taste
+from imagegen.models import GeneratedImage, Job
+from imagegen.storefront import services as storefront_services
+from imagegen.storefront.models import ArmStats, Segment, Shopper, ShopperEvent, Variant
+from imagegen.storefront.services import bandit, event_buffer, impressions, serving, shoppers, taste, writing
 
 from .storefront_client import post_events
 
@@ -87,7 +89,7 @@ def test_events_are_buffered_in_redis_then_written_in_bulk_with_their_ab_counts(
     reply = post_events(SHOPPER, events)
     assert reply.status_code == 202 and reply.json() == {"accepted": 3}
     assert buffer.llen(shoppers.BUFFER_KEY) == 4 and not ShopperEvent.objects.exists(), "nothing written yet"
-    assert services.flush_events() == 4
+    assert storefront_services.flush_events() == 4
     assert buffer.llen(shoppers.BUFFER_KEY) == 0 and event_buffer.pending_events(buffer) == 0
     assert sorted(ShopperEvent.objects.values_list("kind", "verified")) == [
         ("add_to_cart", True), ("click", True), ("impression", True), ("view", False),
@@ -96,7 +98,7 @@ def test_events_are_buffered_in_redis_then_written_in_bulk_with_their_ab_counts(
     assert (stats.arm, stats.segment_index, stats.impressions, stats.clicks, stats.add_to_carts, stats.purchases) == (
         ArmStats.ORIGINAL, ArmStats.NO_SEGMENT, 1, 1, 1, 0,
     )
-    assert services.flush_events() == 0, "each event is written once"
+    assert storefront_services.flush_events() == 0, "each event is written once"
 
 
 def test_a_flush_that_dies_before_committing_loses_no_event(make_products, buffer, monkeypatch):
@@ -106,29 +108,29 @@ def test_a_flush_that_dies_before_committing_loses_no_event(make_products, buffe
     def broken(_events):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(shoppers, "write_events", broken)
+    monkeypatch.setattr(writing, "write_events", broken)
     with pytest.raises(RuntimeError):
-        services.flush_events()
+        storefront_services.flush_events()
     assert event_buffer.pending_events(buffer) == 3, "still buffered"
     monkeypatch.undo()
-    assert services.flush_events() == 3 and ShopperEvent.objects.count() == 3
+    assert storefront_services.flush_events() == 3 and ShopperEvent.objects.count() == 3
 
 
 def test_opt_out_forgets_the_events_and_keeps_none_from_then_on(make_products, buffer):
     (product,) = make_products({"hat": 1})
     post_events(SHOPPER, [{"kind": "click", "product": product.pk}])
-    services.flush_events()
+    storefront_services.flush_events()
     post_events(SHOPPER, [{"kind": "purchase", "product": product.pk}])  # still in the buffer when opting out
     assert ShopperEvent.objects.count() == 1
     reply = APIClient().post("/api/storefront/opt-out/", {"shopper": SHOPPER}, format="json")
     assert reply.status_code == 204
     assert not ShopperEvent.objects.exists()
     assert post_events(SHOPPER, [{"kind": "view", "product": product.pk}]).json() == {"accepted": 0}
-    services.flush_events()
+    storefront_services.flush_events()
     assert not ShopperEvent.objects.exists(), "the buffered event is dropped when written"
     body = APIClient().get(f"/api/storefront/products/{product.pk}/images/", {"shopper": SHOPPER}).json()
     assert body["segment"] is None and body["shown"]["arm"] == "original"
-    services.flush_events()
+    storefront_services.flush_events()
     assert not ShopperEvent.objects.exists(), "no impression kept either"
     assert Shopper.objects.get().opted_out
     assert APIClient().post("/api/storefront/opt-out/", {"shopper": "a@b.c"}, format="json").status_code == 400
@@ -151,11 +153,11 @@ def test_segments_are_deterministic_for_a_seed_and_keep_their_indexes(settings, 
     settings.IMAGEGEN_SEGMENTS = 2
     products = make_products({"hat": 3, "dress": 3})
     shoppers_with_tastes(products)
-    first = services.refresh_segments(seed=3)
+    first = storefront_services.refresh_segments(seed=3)
     assert first == {"segments": 2, "shoppers": 8}
     assignment = dict(Shopper.objects.values_list("key", "segment__index"))
     centroids = dict(Segment.objects.values_list("index", "centroid"))
-    services.refresh_segments(seed=3)
+    storefront_services.refresh_segments(seed=3)
     assert dict(Shopper.objects.values_list("key", "segment__index")) == assignment
     assert dict(Segment.objects.values_list("index", "centroid")) == centroids
     # Each group's shoppers share a segment.
@@ -166,7 +168,7 @@ def test_segments_are_deterministic_for_a_seed_and_keep_their_indexes(settings, 
     for newcomer, kind in (("newcomer-0001", "purchase"), ("newcomer-0002", "view")):
         events = with_tokens(newcomer, [{"kind": kind, "product": products[0].pk}])
         shoppers.write_events(shoppers.clean_events(newcomer, events))
-    assert services.assign_new_shoppers() == 1
+    assert storefront_services.assign_new_shoppers() == 1
     newcomer = Shopper.objects.get(key=shoppers.shopper_key("newcomer-0001"))
     assert newcomer.segment.index == assignment[shoppers.shopper_key("group0-shopper-0000")]
     assert Shopper.objects.get(key=shoppers.shopper_key("newcomer-0002")).segment is None
@@ -176,22 +178,42 @@ def test_variants_are_made_per_segment_and_product_once_and_again_when_the_segme
     settings.IMAGEGEN_SEGMENTS = 2
     products = make_products({"hat": 2, "dress": 2})
     shoppers_with_tastes(products, per_group=3)
-    services.refresh_segments(seed=0)
-    jobs = services.request_variants(send=False)
+    storefront_services.refresh_segments(seed=0)
+    jobs = storefront_services.request_variants(send=False)
     assert len(jobs) == 2 * 4
-    assert services.request_variants(send=False) == [], "queued ones are not queued again"
+    assert storefront_services.request_variants(send=False) == [], "queued ones are not queued again"
     for job in jobs:
         done = services.execute(job.pk)
         assert done.state == Job.State.SUCCEEDED, done.error
-    variants = GeneratedImage.objects.filter(segment__isnull=False)
+    variants = GeneratedImage.objects.filter(storefront_variant__isnull=False)
     assert variants.count() == 8 and {v.kind for v in variants} == {"background"}
     assert all(v.review_state == "pending" for v in variants), "reviewed like every generated image"
     segment = Segment.objects.get(index=0)
-    assert {v.parameters["options"]["background"] for v in variants.filter(segment=segment)} == {taste.backdrop_colour(segment)}
-    assert services.request_variants(send=False) == [], "made ones are not made again"
+    assert {v.parameters["options"]["background"] for v in variants.filter(storefront_variant__segment=segment)} == {taste.backdrop_colour(segment)}
+    assert storefront_services.request_variants(send=False) == [], "made ones are not made again"
     segment.centroid = [*segment.centroid[:3], 0.2, 0.5, -0.3]
     segment.save()
-    assert len(services.request_variants(send=False)) == 4, "the segment's colour moved: its variants again"
+    assert len(storefront_services.request_variants(send=False)) == 4, "the segment's colour moved: its variants again"
+
+
+def test_a_variant_whose_segment_went_meanwhile_fails_and_keeps_no_image(settings, make_products, unbuffered):
+    """The core stores an edit job's image and the storefront links it to its segment in one transaction
+    (imagegen.signals.edited_image_stored): a segment gone by then fails the job with nothing stored."""
+    settings.IMAGEGEN_SEGMENTS = 1
+    products = make_products({"hat": 2, "dress": 2})
+    shoppers_with_tastes(products, per_group=2)
+    storefront_services.refresh_segments(seed=0)
+    segment = Segment.objects.get()
+    job = services.request_edit(products[0], "background", options={"background": "#112233"}, segment=segment, send=False)
+    linked = services.execute(
+        services.request_edit(products[1], "background", options={"background": "#112233"}, segment=segment, send=False).pk
+    )
+    assert linked.images.get().storefront_variant.segment == segment
+    segment.delete()
+    done = services.execute(job.pk)
+    assert done.state == Job.State.FAILED and "segment this variant was for no longer exists" in done.error
+    assert not GeneratedImage.objects.filter(job=job).exists()
+    assert not Variant.objects.exists() and GeneratedImage.objects.filter(job=linked).exists(), "unlinked, the image kept"
 
 
 # ---- the storefront endpoint ------------------------------------------------------------------------------
@@ -202,12 +224,12 @@ def personalized(settings, make_products, unbuffered):
     settings.IMAGEGEN_SEGMENTS = 1
     products = make_products({"hat": 2, "dress": 2})
     shoppers_with_tastes(products, per_group=2)
-    services.refresh_segments(seed=0)
+    storefront_services.refresh_segments(seed=0)
     product = products[0]
     segment = Segment.objects.get()
-    for job in services.request_variants(product_model_queryset(product), send=False):
+    for job in storefront_services.request_variants(product_model_queryset(product), send=False):
         services.execute(job.pk)
-    approved = GeneratedImage.objects.get(product=product, segment=segment)
+    approved = GeneratedImage.objects.get(product=product, storefront_variant__segment=segment)
     services.review(approved, "approved")
     pending = services.execute(
         services.request_edit(product, "background", options={"background": "#112233"}, segment=segment, send=False).pk
@@ -274,7 +296,7 @@ def test_bad_requests_to_the_storefront(personalized, live_server):
 
 def test_clicks_are_attributed_to_the_arm_that_was_shown(personalized):
     product, segment, approved, _pending, member = personalized
-    body = storefront.images_for(product.pk, member, rng=random.Random(1))
+    body = serving.images_for(product.pk, member, rng=random.Random(1))
     shown = body["shown"]
     post_events(member, [{"kind": "click", "product": product.pk, "token": body["token"]}])
     arm = shown["id"] or ArmStats.ORIGINAL
@@ -314,7 +336,7 @@ def test_a_simulated_ab_run_moves_traffic_to_the_truly_best_arm():
 
 
 def test_wilson_interval_matches_hand_values():
-    from imagegen.services.ab_report import wilson
+    from imagegen.storefront.services.ab_report import wilson
 
     low, high = wilson(18, 120)
     assert round(low, 4) == 0.0970 and round(high, 4) == 0.2247  # p=0.15, z=1.96: centre 0.1609, half 0.0638
@@ -328,8 +350,8 @@ def test_a_product_with_a_new_photo_gets_its_variants_again(settings, make_produ
     settings.IMAGEGEN_SEGMENTS = 2
     products = make_products({"hat": 2, "dress": 2})
     shoppers_with_tastes(products, per_group=3)
-    services.refresh_segments(seed=0)
-    for job in services.request_variants(send=False):
+    storefront_services.refresh_segments(seed=0)
+    for job in storefront_services.request_variants(send=False):
         services.execute(job.pk)
     product = products[0]
     with django_capture_on_commit_callbacks(execute=True):

@@ -14,10 +14,12 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from imagegen import services, tasks
+from imagegen import services
+from imagegen.storefront import services as storefront_services, tasks
 from imagegen.conf import settings as imagegen_settings
-from imagegen.models import ArmStats, GeneratedImage, Job, Segment, Shopper, ShopperEvent
-from imagegen.services import event_buffer, impressions, personalize, shoppers, taste
+from imagegen.models import GeneratedImage, Job
+from imagegen.storefront.models import ArmStats, Segment, Shopper, ShopperEvent
+from imagegen.storefront.services import event_buffer, impressions, personalize, shoppers, taste
 
 from .storefront_client import post_events
 
@@ -73,11 +75,11 @@ def test_events_without_a_valid_token_are_kept_but_move_neither_the_bandit_nor_t
     purchases = ShopperEvent.objects.filter(shopper__key=shoppers.shopper_key(SHOPPER)).exclude(kind="impression")
     assert purchases.count() == 7 and not purchases.filter(verified=True).exists(), "kept, unverified"
     assert counted(product) == before, "the bandit's counts did not move"
-    assert services.refresh_segments() == {"segments": 0, "shoppers": 0}, "nor did the segments"
+    assert storefront_services.refresh_segments() == {"segments": 0, "shoppers": 0}, "nor did the segments"
     # The genuine article counts.
     assert post_events(SHOPPER, [{"kind": "purchase", "product": product.pk, "token": own}]).json() == {"accepted": 1}
     assert counted(product)["purchases"] == 1
-    assert services.refresh_segments()["shoppers"] == 1
+    assert storefront_services.refresh_segments()["shoppers"] == 1
 
 
 def test_a_token_counts_once_per_kind_never_for_impressions_and_only_for_the_image_it_names(
@@ -184,7 +186,7 @@ def test_events_of_a_product_or_image_deleted_after_they_were_accepted_are_dropp
     buffer.rpush(shoppers.BUFFER_KEY, *buffered(product, 2), *buffered(gone_product, 3), *buffered(product, 1, image=approved.pk))
     gone_product.delete()
     approved.delete()
-    assert services.flush_events() == 6, "the whole buffer was taken"
+    assert storefront_services.flush_events() == 6, "the whole buffer was taken"
     assert event_buffer.pending_events(buffer) == 0, "nothing is left to retry forever"
     assert ShopperEvent.objects.filter(product=product).count() == 2
     assert "4 storefront events dropped" in caplog.text
@@ -253,7 +255,7 @@ def _a_flush_stuck_on_the_product(settings, make_products, buffer, events: int):
     errors: list = []
     held, release = threading.Event(), threading.Event()
     holder = _holding_the_product(product, held, release, errors)
-    flusher = _in_thread(services.flush_events, errors)
+    flusher = _in_thread(storefront_services.flush_events, errors)
     _waiting_on_locks(1)
     return product, errors, release, holder, flusher
 
@@ -263,12 +265,12 @@ def test_two_flushers_at_once_take_disjoint_batches_neither_losing_nor_double_co
 ):
     product, errors, release, holder, first = _a_flush_stuck_on_the_product(settings, make_products, buffer, 30)
     buffer.delete(OLD_FLUSH_LOCK)  # the first flush outlives its lock
-    second = _in_thread(services.flush_events, errors)
+    second = _in_thread(storefront_services.flush_events, errors)
     _waiting_on_locks(2)
     release.set()
     for thread in (holder, first, second):
         thread.join(30)
-    services.flush_events()
+    storefront_services.flush_events()
     times = list(ShopperEvent.objects.values_list("at", flat=True))
     assert (len(times), len(set(times))) == (30, 30), "every event exactly once"
     assert counted(product)["clicks"] == 30
@@ -293,7 +295,7 @@ def test_a_batch_left_by_a_killed_flusher_is_written_once_by_the_next_flush(
     holder.join(30)
     assert len(errors) == 1, errors  # the killed flusher's own error
     assert not ShopperEvent.objects.exists(), "its transaction was rolled back"
-    assert services.flush_events() == 15
+    assert storefront_services.flush_events() == 15
     times = list(ShopperEvent.objects.values_list("at", flat=True))
     assert len(times) == len(set(times)) == 15
     assert event_buffer.pending_events(buffer) == 0
@@ -318,13 +320,13 @@ def _segments_with_variants(settings, make_products):
             events = [{"kind": rng_kinds[(i + j) % 3], "product": p.pk, "token": impressions.issue(key, p.pk, None)}
                       for j, p in enumerate(chosen)]
             shoppers.write_events(shoppers.clean_events(shopper, events))
-    services.refresh_segments(seed=0)
+    storefront_services.refresh_segments(seed=0)
     return products
 
 
 def test_a_centroid_that_drifts_a_little_remakes_nothing(settings, make_products, unbuffered):
     _segments_with_variants(settings, make_products)
-    for job in services.request_variants(send=False):
+    for job in storefront_services.request_variants(send=False):
         assert services.execute(job.pk).state == Job.State.SUCCEEDED
     segment = Segment.objects.get(index=0)
     colour = taste.backdrop_colour(segment)
@@ -332,9 +334,9 @@ def test_a_centroid_that_drifts_a_little_remakes_nothing(settings, make_products
     segment.save()
     assert taste.backdrop_colour(segment) != colour, "the hex colour changed"
     assert 0 < personalize.delta_e(taste.backdrop_colour(segment), colour) < imagegen_settings.VARIANT_REMAKE_DELTA_E
-    assert services.request_variants(send=False) == [], "no job for a change nobody sees"
+    assert storefront_services.request_variants(send=False) == [], "no job for a change nobody sees"
     settings.IMAGEGEN_VARIANT_REMAKE_DELTA_E = 1.0
-    assert len(services.request_variants(send=False)) == 4, "past the threshold: every product of that segment"
+    assert len(storefront_services.request_variants(send=False)) == 4, "past the threshold: every product of that segment"
 
 
 def test_variant_jobs_go_out_in_batched_run_jobs_messages(settings, make_products, unbuffered, django_capture_on_commit_callbacks):
@@ -347,7 +349,7 @@ def test_variant_jobs_go_out_in_batched_run_jobs_messages(settings, make_product
     broker.delete(settings.IMAGEGEN_QUEUE)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            jobs = services.request_variants()
+            jobs = storefront_services.request_variants()
         messages = [json.loads(raw) for raw in broker.lrange(settings.IMAGEGEN_QUEUE, 0, -1)]
     finally:
         broker.delete(settings.IMAGEGEN_QUEUE)

@@ -636,7 +636,7 @@ def test_a_failed_file_write_leaves_no_row(product, settings):
 
 def test_uploaded_photos_are_trained_on(make_products, django_user_model):
     from imagegen.services.products import product_photos
-    from imagegen.services.training import load_training_set
+    from imagegen.services.training_sets import load_training_set
 
     (with_photo,) = make_products({"dress": 1})
     (without_photo,) = make_products({"hat": 1}, with_photos=False)

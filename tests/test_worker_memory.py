@@ -16,7 +16,7 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from imagegen.models import GeneratedImage, Job, ModelVersion
 from imagegen.services import request_generation, request_training
-from imagegen.services.jobs import JobError
+from imagegen.jobcore.errors import JobError
 from imagegen.services.memory import is_out_of_memory, shrinking_batches
 from imagegen.services.model_registry import load_sampler
 

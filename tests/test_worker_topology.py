@@ -9,7 +9,7 @@ from django.db import transaction
 
 from imagegen.models import Job
 from imagegen.services import request_generation, request_training
-from imagegen.services.jobs import queue_for
+from imagegen.jobcore.creating import queue_for
 
 from .conftest import start_worker, stop_worker, wait_for_job
 from .test_worker_memory import loads_logged, pool_child

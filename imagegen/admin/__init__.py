@@ -1,6 +1,5 @@
 """imagegen's admin: its own pages (jobs, images, model versions, uploaded source photos) and the pieces a
 host adds to its product admin (``ImagegenProductAdminMixin``)."""
-from .ab import ArmStatsAdmin
 from .bulk import BulkOperationAdmin
 from .images import GeneratedImageAdmin, GeneratedImageInline
 from .jobs import JobAdmin
@@ -8,5 +7,5 @@ from .photos import SourcePhotoAdmin
 from .product import ImagegenProductAdminMixin
 from .versions import ModelVersionAdmin
 
-__all__ = ["ArmStatsAdmin", "BulkOperationAdmin", "GeneratedImageAdmin", "GeneratedImageInline", "ImagegenProductAdminMixin", "JobAdmin", "ModelVersionAdmin",
+__all__ = ["BulkOperationAdmin", "GeneratedImageAdmin", "GeneratedImageInline", "ImagegenProductAdminMixin", "JobAdmin", "ModelVersionAdmin",
            "SourcePhotoAdmin"]

@@ -1,24 +1,23 @@
-"""What a host adds to its product admin: the "Generate images" and "Train generator" actions and the
-inline of generated images with approve/reject buttons."""
+"""What a host adds to its product admin: the "Generate images" and "Train generator" actions, one action
+per photo operation (and one that trains the model it needs), derived from the operations' declarations,
+and the inline of generated images with approve/reject buttons."""
+from functools import partial
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
 from .. import services
 from ..conf import settings
-from ..forms import (
-    BackgroundForm,
-    BrandLookForm,
-    EnhancePhotosForm,
-    GenerateImagesForm,
-    RepairForm,
-    TrainGeneratorForm,
-    TrainPhotoModelForm,
-)
+from ..forms import GenerateImagesForm, TrainGeneratorForm, TrainModelForm, TrainPhotoModelForm
+from ..services import operations
+from ..services.operations import Operation
 from .images import GeneratedImageInline
+from .operation_forms import form_for
 
 
 def _confirmation(
@@ -46,18 +45,43 @@ def _refusal(exc: Exception) -> str:
     return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
-def _edit_action(operation: str, form_class, *, name: str, title: str, button: str, description: str):
-    """An admin action that runs ``operation`` on the selected products' photos (``_edit_photos``)."""
+def _edit_action(operation: Operation):
+    """The admin action that runs ``operation`` on the selected products' photos (``_edit_photos``)."""
 
     def action(modeladmin, request, queryset):
-        return modeladmin._edit_photos(
-            request, queryset, operation=operation, form_class=form_class, title=title, action=name, button=button
-        )
+        return modeladmin._edit_photos(request, queryset, operation=operation)
 
-    action.__name__ = name
-    action = admin.action(description=description)(action)
+    action.__name__ = operation.admin_action
+    action = admin.action(description=operation.admin_description)(action)
     action.imagegen_permissions = ("imagegen.edit_photos",)
     return action
+
+
+def _train_action(operation: Operation):
+    """The admin action that trains the model ``operation`` needs on the selected products."""
+
+    def action(modeladmin, request, queryset):
+        return modeladmin._train(
+            request, queryset, start=partial(services.request_photo_model_training, kind=operation.model_kind),
+            form_class=TrainModelForm, title=operation.train_title,
+            action=operation.train_action,
+        )
+
+    action.__name__ = operation.train_action
+    action = admin.action(description=operation.train_description)(action)
+    action.imagegen_permissions = ("imagegen.train_generator",)
+    return action
+
+
+def operation_actions() -> list:
+    """(function, name, description) of every registered operation's actions: its own, then the one that
+    trains its model if it needs one."""
+    actions = []
+    for operation in operations.all_operations():
+        for action in (_edit_action(operation), _train_action(operation) if operation.model_kind else None):
+            if action is not None:
+                actions.append((action, action.__name__, action.short_description))
+    return actions
 
 
 def _jobs_link(label: str):
@@ -67,14 +91,12 @@ def _jobs_link(label: str):
 class ImagegenProductAdminMixin:
     """Mix into the host's product ModelAdmin: ``class ProductAdmin(ImagegenProductAdminMixin, admin.ModelAdmin)``."""
 
-    imagegen_actions = [
-        "generate_images", "train_generator", "train_photo_model", "enhance_photos", "repair_photos", "new_background", "brand_look",
-    ]
+    # Followed by the photo operations' actions (operation_actions).
+    imagegen_actions = ["generate_images", "train_generator", "train_photo_model"]
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        for name in self.imagegen_actions:
-            func, action_name, description = self.get_action(name)
+        for func, action_name, description in [*map(self.get_action, self.imagegen_actions), *operation_actions()]:
             if all(request.user.has_perm(p) for p in func.imagegen_permissions):
                 actions[action_name] = (func, action_name, description)
         return actions
@@ -171,14 +193,14 @@ class ImagegenProductAdminMixin:
 
     train_photo_model.imagegen_permissions = ("imagegen.train_generator",)
 
-    def _edit_photos(self, request, queryset, *, operation: str, form_class, title: str, action: str, button: str):
+    def _edit_photos(self, request, queryset, *, operation: Operation):
         """One edit job per selected product with a photo; products without one, or with nothing to do
         (``form.request_for``), are named, not queued."""
-        form = form_class(request.POST if "apply" in request.POST else None)
+        form = form_for(operation)(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             return _confirmation(
-                self, request, queryset, form, title=title, action=action, button=button, template=form.template,
-                **form.page_context(queryset),
+                self, request, queryset, form, title=operation.admin_title, action=operation.admin_action,
+                button=operation.admin_button, template=form.template, **form.page_context(queryset),
             )
         jobs, skipped, unmarked = [], [], []
         try:
@@ -192,7 +214,7 @@ class ImagegenProductAdminMixin:
                     options, mask = wanted
                     try:
                         jobs.append(
-                            services.request_edit(product, operation, options=options, mask=mask, user=request.user)
+                            services.request_edit(product, operation.name, options=options, mask=mask, user=request.user)
                         )
                     except ValidationError as exc:
                         if "source_photo" not in getattr(exc, "error_dict", {}):
@@ -203,27 +225,14 @@ class ImagegenProductAdminMixin:
             return None
         if jobs:
             self.message_user(
-                request, format_html("Queued {} {} job(s). {}", len(jobs), title.lower(), _jobs_link("Follow them.")), messages.SUCCESS
+                request,
+                format_html("Queued {} {} job(s). {}", len(jobs), str(operation.admin_title).lower(), _jobs_link("Follow them.")),
+                messages.SUCCESS,
             )
         if skipped:
             self.message_user(request, f"No photo to edit, skipped: {', '.join(skipped)}.", messages.WARNING)
         if unmarked:
-            self.message_user(request, f"Nothing marked to repair, skipped: {', '.join(unmarked)}.", messages.WARNING)
+            self.message_user(request, _("%(skipped)s: %(products)s.") % {
+                "skipped": form.skipped_message, "products": ", ".join(unmarked),
+            }, messages.WARNING)
         return None
-
-    enhance_photos = _edit_action(
-        "enhance", EnhancePhotosForm, name="enhance_photos", title="Enhance photos", button="Enhance",
-        description="Enhance photos (denoise, sharpen, exposure, upscale)",
-    )
-    new_background = _edit_action(
-        "background", BackgroundForm, name="new_background", title="New background", button="Make",
-        description="Put photos on a new background (white, colour)",
-    )
-    brand_look = _edit_action(
-        "brandlook", BrandLookForm, name="brand_look", title="Brand look", button="Apply",
-        description="Give photos the brand look of reference products",
-    )
-    repair_photos = _edit_action(
-        "repair", RepairForm, name="repair_photos", title="Repair photos", button="Repair",
-        description="Repair marked regions of the photos (inpainting; paint or a rectangle)",
-    )

@@ -1,20 +1,52 @@
-"""API views that queue an operation on a product's real photo (one endpoint per operation)."""
+"""API views that queue an operation on a product's real photo: one route per registered operation
+(``services.operations``), derived from its declaration with its request serializer and schema."""
+from functools import cache
+
 from django.shortcuts import get_object_or_404
+from django.urls import path
 from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers
 from rest_framework.views import APIView
 
 from .. import services
+from ..services import operations
+from ..services.operations import Operation
 from ..services.products import product_model
 from .permissions import requires
-from .serializers import (
-    BackgroundRequestSerializer,
-    BrandLookRequestSerializer,
-    EnhanceRequestSerializer,
-    JobSerializer,
-    RepairRequestSerializer,
-)
+from .serializers import JobSerializer
 from .throttles import WRITE_THROTTLES
 from .views import LimitedUploadsMixin, queued
+
+
+# What every edit request takes besides the operation's options. (No docstrings on request serializers:
+# drf-spectacular would publish them as the schema components' descriptions.)
+class EditRequestSerializer(serializers.Serializer):
+    source_photo = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="Id of one of the product's uploaded photos; without it, the product's primary photo.",
+    )
+
+
+def _upload_unchecked(self, value):
+    # The upload is decoded and checked by services.masks; the operation's own mask rule is for stored names.
+    return value
+
+
+@cache
+def request_serializer(operation: Operation) -> type[serializers.Serializer]:
+    """The request of ``operation``'s route: ``source_photo``, its options, and for an operation that takes a
+    mask the image itself (``mask``). Named ``<Operation>RequestSerializer``: its schema component is
+    ``<Operation>Request``."""
+    attrs = {"__module__": __name__}
+    if operation.takes_mask:
+        attrs["mask"] = serializers.FileField(
+            required=False,
+            help_text="multipart/form-data only: an image of the photo's proportions, white where to repair and black "
+            "(or transparent) where to keep; scaled to the photo. Decoded under the upload rules.",
+        )
+        attrs["validate_mask"] = _upload_unchecked
+    name = f"{type(operation).__name__}RequestSerializer"
+    return type(name, (EditRequestSerializer, operation.serializer_class), attrs)
 
 
 class ProductEditView(LimitedUploadsMixin, APIView):
@@ -27,12 +59,13 @@ class ProductEditView(LimitedUploadsMixin, APIView):
 
     def post(self, request, product_id: int):
         product = get_object_or_404(product_model(), pk=product_id)
+        # First: a mask dropped for its size must be reported as such, not as "nothing marked".
+        mask = self.one_file(request, "mask")
         params = self.request_serializer(data=request.data)
         params.is_valid(raise_exception=True)
         options = dict(params.validated_data)
         source_photo = options.pop("source_photo", None)
         options.pop("mask", None)
-        mask = self.one_file(request, "mask")
         return queued(
             request,
             lambda: services.request_edit(
@@ -41,59 +74,26 @@ class ProductEditView(LimitedUploadsMixin, APIView):
         )
 
 
-def _schema(serializer: type, operation: str, description: str, *, multipart: bool = False):
-    request = {"application/json": serializer, "multipart/form-data": serializer} if multipart else serializer
+@cache
+def view_for(operation: Operation) -> type[ProductEditView]:
+    """``operation``'s view, with its schema: operation id ``products_<name>``, 202 with the job."""
+    serializer = request_serializer(operation)
+    request = {"application/json": serializer, "multipart/form-data": serializer} if operation.takes_mask else serializer
+    view = type(
+        f"Product{type(operation).__name__}View", (ProductEditView,),
+        {"__module__": __name__, "operation": operation.name, "request_serializer": serializer},
+    )
     return extend_schema_view(
         post=extend_schema(
-            request=request, responses={202: JobSerializer}, operation_id=f"products_{operation}", description=description
+            request=request, responses={202: JobSerializer}, operation_id=f"products_{operation.name}",
+            description=operation.api_description,
         )
-    )
+    )(view)
 
 
-@_schema(
-    EnhanceRequestSerializer,
-    "enhance",
-    "Denoise, deblur, remove JPEG artefacts and correct exposure and colour cast of the photo with the shop's "
-    "own trained restoration model, optionally upscaling it x2 or x4. The result is a new image, reviewed "
-    "like generated ones; the photo is not changed.",
-)
-class ProductEnhanceView(ProductEditView):
-    operation = "enhance"
-    request_serializer = EnhanceRequestSerializer
-
-
-@_schema(
-    BackgroundRequestSerializer,
-    "background",
-    "Cut the product out of the photo and put it, centred, on pure white (or a colour, or transparency), "
-    "filling `fill` of the frame. The result is a new image, reviewed like generated ones.",
-)
-class ProductBackgroundView(ProductEditView):
-    operation = "background"
-    request_serializer = BackgroundRequestSerializer
-
-
-@_schema(
-    BrandLookRequestSerializer,
-    "brandlook",
-    "Map the photo to the colour and tone of the reference products' photos (the shop's brand look) with the "
-    "shop's own trained colour-mapping model, keeping shape and detail. The result is a new image, reviewed "
-    "like generated ones.",
-)
-class ProductBrandLookView(ProductEditView):
-    operation = "brandlook"
-    request_serializer = BrandLookRequestSerializer
-
-
-@_schema(
-    RepairRequestSerializer,
-    "repair",
-    "Fill the marked regions (scratches, stickers, dust) with the shop's own trained inpainting model; every "
-    "pixel outside them stays the photo's. Mark them as rectangles (`regions`, JSON) or as a mask image "
-    "(`mask`, multipart/form-data: white = repair, black or transparent = keep, the photo's proportions, at "
-    "most half the photo). The result is a new image, reviewed like generated ones.",
-    multipart=True,
-)
-class ProductRepairView(ProductEditView):
-    operation = "repair"
-    request_serializer = RepairRequestSerializer
+def urlpatterns() -> list:
+    """``products/<id>/<path>/`` named ``product-<name>``, for every registered operation."""
+    return [
+        path(f"products/<int:product_id>/{operation.url_path}/", view_for(operation).as_view(), name=f"product-{operation.name}")
+        for operation in operations.all_operations()
+    ]

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from ..conf import settings
 from ..models import BulkOperation, GeneratedImage, Job, SourcePhoto
-from ..services.jobs import SEED_MAX
+from ..jobcore.seeds import SEED_MAX
 
 
 class GenerateRequestSerializer(serializers.Serializer):
@@ -57,64 +57,6 @@ class SourcePhotoSerializer(serializers.ModelSerializer):
         model = SourcePhoto
         fields = ["id", "product", "image", "width", "height", "source_format", "original_name", "uploaded_by", "created_at"]
         read_only_fields = fields
-
-
-class _EditRequestSerializer(serializers.Serializer):
-    source_photo = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, default=None,
-        help_text="Id of one of the product's uploaded photos; without it, the product's primary photo.",
-    )
-
-
-class EnhanceRequestSerializer(_EditRequestSerializer):
-    upscale = serializers.ChoiceField(choices=[1, 2, 4], default=1, help_text="Enlarge the photo this many times.")
-
-
-class BackgroundRequestSerializer(_EditRequestSerializer):
-    background = serializers.RegexField(
-        r"^(white|transparent|#[0-9a-fA-F]{6})$", default="white", max_length=11,
-        help_text='"white" (pure #FFFFFF), "transparent", or a colour "#RRGGBB".',
-    )
-    fill = serializers.FloatField(
-        min_value=0.3, max_value=1.0, default=0.85, help_text="Share of the frame's longer side the product fills."
-    )
-    shadow = serializers.BooleanField(
-        default=False, help_text="A soft shadow under the product (the background is then no longer pure white there)."
-    )
-    size = serializers.IntegerField(
-        min_value=64, max_value=4096, required=False, allow_null=True, default=None,
-        help_text="Side of the square result in pixels; without it, the photo's longer side.",
-    )
-    backdrop = serializers.ChoiceField(
-        choices=["plain", "studio"], default="plain",
-        help_text='"plain": one flat colour; "studio": a generated studio sweep (wall bending into the floor) in '
-        "the background colour (light grey for white), the same for every product. Not with transparent.",
-    )
-
-
-class BrandLookRequestSerializer(_EditRequestSerializer):
-    references = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=12,
-        help_text="Ids of 1 to 12 products whose primary photos show the look (colour and tone) to give this one.",
-    )
-
-
-class RepairRequestSerializer(_EditRequestSerializer):
-    regions = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=4, max_length=4),
-        min_length=1, max_length=20, required=False,
-        help_text="Rectangles [left, top, right, bottom] to repair, as shares (0 to 1) of the photo's width and height.",
-    )
-    detect = serializers.ChoiceField(
-        choices=["backdrop_specks"], required=False, allow_null=True,
-        help_text="Also find what to repair automatically: \"backdrop_specks\" marks dust and specks on a plain "
-        "backdrop (never on the product); the job fails with the reason on a photo where that is not reliable.",
-    )
-    mask = serializers.FileField(
-        required=False,
-        help_text="multipart/form-data only: an image of the photo's proportions, white where to repair and black "
-        "(or transparent) where to keep; scaled to the photo. Decoded under the upload rules.",
-    )
 
 
 class BulkGenerateRequestSerializer(GenerateRequestSerializer):

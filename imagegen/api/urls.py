@@ -1,18 +1,16 @@
 """The API's routes; a host includes them with ``path("api/", include("imagegen.api.urls"))``."""
 from django.apps import apps
-from django.urls import path
+from django.urls import include, path
 
-from . import bulk, editing, storefront, views
+from . import bulk, editing, views
 
 app_name = "imagegen-api"
 
 urlpatterns = [
     path("products/<int:product_id>/generate/", views.ProductGenerateView.as_view(), name="product-generate"),
     path("products/<int:product_id>/images/", views.ProductImagesView.as_view(), name="product-images"),
-    path("products/<int:product_id>/enhance/", editing.ProductEnhanceView.as_view(), name="product-enhance"),
-    path("products/<int:product_id>/background/", editing.ProductBackgroundView.as_view(), name="product-background"),
-    path("products/<int:product_id>/repair/", editing.ProductRepairView.as_view(), name="product-repair"),
-    path("products/<int:product_id>/brand-look/", editing.ProductBrandLookView.as_view(), name="product-brandlook"),
+    # One route per photo operation (products/<id>/<path>/, named product-<name>): services.operations.
+    *editing.urlpatterns(),
     path("products/<int:product_id>/photos/", views.ProductPhotosView.as_view(), name="product-photos"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
     path("bulk/generate/", bulk.BulkGenerateView.as_view(), name="bulk-generate"),
@@ -20,13 +18,13 @@ urlpatterns = [
     path("bulk/<int:pk>/cancel/", bulk.BulkCancelView.as_view(), name="bulk-cancel"),
     path("images/<int:pk>/", views.ImageDetailView.as_view(), name="image-detail"),
     path("images/<int:pk>/review/", views.ImageReviewView.as_view(), name="image-review"),
-    path(
-        "storefront/products/<int:product_id>/images/", storefront.StorefrontImagesView.as_view(),
-        name="storefront-images",
-    ),
-    path("storefront/events/", storefront.StorefrontEventsView.as_view(), name="storefront-events"),
-    path("storefront/opt-out/", storefront.StorefrontOptOutView.as_view(), name="storefront-opt-out"),
 ]
+
+# Installed apps built on imagegen add their routes here, under the same prefix and names: the storefront
+# (imagegen.storefront) names its urlconf in its AppConfig. The core imports none of them.
+for config in apps.get_app_configs():
+    if getattr(config, "imagegen_api_urls", None):
+        urlpatterns.append(path("", include(config.imagegen_api_urls)))
 
 if apps.is_installed("rest_framework.authtoken"):
     from .tokens import ObtainTokenView

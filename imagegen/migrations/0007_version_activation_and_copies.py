@@ -7,7 +7,8 @@ import imagegen.models
 def activated_when_created(apps, schema_editor):
     # Before this field the newest active version served; keep that order for the versions active now.
     ModelVersion = apps.get_model("imagegen", "ModelVersion")
-    ModelVersion.objects.filter(is_active=True).update(activated_at=F("created_at"))
+    # On the database being migrated (not always the default one).
+    ModelVersion.objects.using(schema_editor.connection.alias).filter(is_active=True).update(activated_at=F("created_at"))
 
 
 class Migration(migrations.Migration):

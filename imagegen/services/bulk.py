@@ -12,7 +12,6 @@ use ``seed + i * count`` .. ``seed + i * count + count - 1`` and no two products
 """
 import logging
 import secrets
-from collections.abc import Iterable
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -22,13 +21,13 @@ from django.utils import timezone
 
 from ..conf import settings
 from ..models import BulkOperation, Job
-from .jobs import SEED_MAX, TooManyActiveJobs, validate_kind, validate_seed
+from ..jobcore.errors import TooManyActiveJobs
+from ..jobcore.groups import ACTIVE_JOB_STATES, send_batches, send_expansion, settle
+from ..jobcore.seeds import SEED_MAX, validate_seed
+from .generation import validate_kind
 from .products import product_model
 
 logger = logging.getLogger(__name__)
-
-ACTIVE_JOB_STATES = (Job.State.QUEUED, Job.State.RUNNING)
-
 
 class TooManyBulkOperations(TooManyActiveJobs):
     """The user already has IMAGEGEN_MAX_ACTIVE_BULK_OPERATIONS_PER_USER bulk operations unfinished."""
@@ -84,39 +83,6 @@ def _check_active_operations(user) -> None:
             f"You have {active} bulk operations unfinished, the most one user may have at once "
             f"(IMAGEGEN_MAX_ACTIVE_BULK_OPERATIONS_PER_USER = {cap}). Wait for one to finish, or cancel one."
         )
-
-
-def send_expansion(operation_id: int) -> bool:
-    """Send the operation's expansion task now; False (logged) when the broker cannot be reached, in which
-    case the reconciler sends it later."""
-    from ..tasks import expand_bulk
-
-    try:
-        expand_bulk.apply_async(args=[operation_id], queue=settings.LIGHT_QUEUE, retry=False)
-    except Exception as exc:  # kombu raises OperationalError, redis-py its own ConnectionError
-        logger.warning("bulk operation %s waits, the broker is unreachable: %s", operation_id, exc)
-        return False
-    return True
-
-
-def send_batches(job_ids: list[int]) -> int:
-    """Send ``job_ids`` to the inference queue as run_jobs messages of IMAGEGEN_BULK_BATCH_SIZE jobs, over
-    one broker connection; returns how many messages went out. Jobs whose message could not be sent stay
-    queued for the reconciler."""
-    from ..tasks import run_jobs
-
-    size = settings.BULK_BATCH_SIZE
-    sent = 0
-    try:
-        with run_jobs.app.producer_or_acquire() as producer:
-            for start in range(0, len(job_ids), size):
-                run_jobs.apply_async(
-                    args=[job_ids[start : start + size]], queue=settings.QUEUE, retry=False, producer=producer
-                )
-                sent += 1
-    except Exception as exc:
-        logger.warning("%d bulk jobs stay queued, the broker is unreachable: %s", len(job_ids) - sent * size, exc)
-    return sent
 
 
 def expand(operation_id: int) -> BulkOperation | None:
@@ -202,33 +168,3 @@ def may_see(user, operation: BulkOperation) -> bool:
         return False
     return operation.requested_by_id == user.pk or user.has_perm("imagegen.view_job")
 
-
-def settle(operation_ids: Iterable[int]) -> int:
-    """Give each running operation whose jobs have all finished its final state; returns how many.
-
-    Called after every job task (the last one to finish sees no job left; ``settle_running``), at the end of
-    an expansion and by the reconciler; per operation it is one indexed EXISTS while jobs remain."""
-    settled = 0
-    for operation_id in BulkOperation.objects.filter(pk__in=list(operation_ids), state=BulkOperation.State.RUNNING).values_list("pk", flat=True):
-        jobs = Job.objects.filter(bulk_id=operation_id)
-        if jobs.filter(state__in=ACTIVE_JOB_STATES).exists():
-            continue
-        any_succeeded = jobs.filter(state=Job.State.SUCCEEDED).exists()
-        error = "" if any_succeeded else (
-            "No job of this operation succeeded; see the most common failure reasons in its summary."
-            if jobs.exists() else "None of the selected products exists any more."
-        )
-        settled += BulkOperation.objects.filter(pk=operation_id, state=BulkOperation.State.RUNNING).update(
-            state=BulkOperation.State.SUCCEEDED if any_succeeded else BulkOperation.State.FAILED,
-            error=error, finished_at=timezone.now(), updated_at=timezone.now(),
-        )
-    return settled
-
-
-def settle_running() -> int:
-    """``settle`` every running operation; called after each job task. A task's batch may have run jobs of
-    other operations too (generate jobs gather queued ones into their forward passes), so it cannot tell
-    from its own ids which operation its work finished. Few operations run at once (a cap per user), and
-    each costs one indexed EXISTS while jobs remain."""
-    running = list(BulkOperation.objects.filter(state=BulkOperation.State.RUNNING).values_list("pk", flat=True))
-    return settle(running) if running else 0

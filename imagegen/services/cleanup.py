@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -77,6 +78,17 @@ def delete_files_on_commit(instance, using: str) -> None:
                 logger.exception("could not delete %s after its row was deleted; it is an orphan now", name)
 
     transaction.on_commit(delete, using=using)
+
+
+def _files_follow_row(sender, instance, using: str, **kwargs) -> None:
+    # After the commit: a rolled back delete keeps its files.
+    delete_files_on_commit(instance, using)
+
+
+def connect() -> None:
+    """Delete a deleted row's files with it (called from ``AppConfig.ready``)."""
+    for model in (GeneratedImage, ModelVersion, Job):
+        post_delete.connect(_files_follow_row, sender=model, dispatch_uid=f"imagegen-files-follow-{model.__name__}")
 
 
 def referenced_names() -> set[str]:

@@ -13,6 +13,7 @@ import os
 import stat
 import tempfile
 
+from ..backends import get_backend
 from ..conf import settings
 from .products import ProductPhoto
 
@@ -100,8 +101,6 @@ def _private_folder(path: str) -> bool:
 def decoded_photo_cache():
     """The configured cache, or None when IMAGEGEN_DECODED_PHOTO_CACHE_MAX_MB is 0 (switched off) or the
     default folder cannot be made private to this user."""
-    from mlcore.photo_cache import DecodedPhotoCache
-
     max_mb = settings.DECODED_PHOTO_CACHE_MAX_MB
     if not max_mb:
         return None
@@ -110,17 +109,15 @@ def decoded_photo_cache():
         root = default_cache_dir()
         if not _private_folder(root):
             return None
-    return TolerantCache(DecodedPhotoCache(root, max_bytes=int(max_mb * 1024 * 1024)))
+    return TolerantCache(get_backend().photo_cache(root, max_bytes=int(max_mb * 1024 * 1024)))
 
 
 def decode_photo(photo: ProductPhoto, size: int, cache=None):
     """(uint8 3 x size x size pixels, dominant colour name) of ``photo``; OSError or ValueError when the
     photo is unreadable (never because of the cache)."""
-    from mlcore.photo_cache import decode_cached
-
     from .uploads import accepted_formats
 
     with photo.open() as fh:
         data = fh.read()
     # The cache decoded_photo_cache() gives is a TolerantCache: its reads and writes never raise.
-    return decode_cached(data, size, cache, formats=accepted_formats())
+    return get_backend().decode_photo(data, size, cache, formats=accepted_formats())

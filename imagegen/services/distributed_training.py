@@ -2,7 +2,7 @@
 
 ``train_imagegen --nproc N`` stores the job and starts ``torchrun --standalone --nproc-per-node N`` on
 ``train_imagegen --job ID``; on several machines the same ``--job ID`` command runs under torchrun on each
-of them. In every process ``run_rank`` joins the process group. Rank 0 claims the job (``jobs.execute``):
+of them. In every process ``run_rank`` joins the process group. Rank 0 claims the job (``jobcore.execute``):
 it reports progress, and it alone writes checkpoints and registers the model version; when it starts
 training it hands the job's parameters to the other ranks, which read the same photos (a database read)
 and train beside it without writing anything. When rank 0 does not run the job (already claimed, done,
@@ -18,14 +18,17 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from django.db.models import Q
 
+from ..backends import get_backend
+from ..jobcore.errors import UNEXPECTED_PREFIX, JobError
+from ..jobcore.execution import execute
+from ..jobcore.leases import torchrun_marker
+from ..jobcore.progress import ProgressCallback
 from ..models import Job
-from .jobs import JobError, ProgressCallback, execute
-from .leases import torchrun_marker
-from .memory import UNEXPECTED_PREFIX
+from .products import product_photos
+from .training import announced, checkpoint_path, train
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +39,7 @@ class DistributedSetupError(ValueError):
 
 def launched_by_torchrun() -> bool:
     """Whether this process is one of torchrun's (it sets RANK and WORLD_SIZE)."""
-    from mlcore.distributed import launched_by_torchrun as under_torchrun
-
-    return under_torchrun()
+    return get_backend().distributed().launched_by_torchrun()
 
 
 def is_main_process() -> bool:
@@ -48,29 +49,9 @@ def is_main_process() -> bool:
 
 def check_processes(nproc: int, device: str) -> None:
     """``DistributedSetupError`` unless ``nproc`` processes can train on ``device`` on this machine."""
-    import torch
-
-    if nproc < 1:
-        raise DistributedSetupError(f"--nproc must be at least 1, got {nproc}.")
-    kind = device.split(":")[0].strip().lower()
-    if kind == "auto":
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "cuda":
-        if ":" in device:
-            raise DistributedSetupError(
-                f"Give --device cuda, not {device}: each process takes the GPU of its local rank (cuda:0 to cuda:{nproc - 1})."
-            )
-        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if nproc > available:
-            raise DistributedSetupError(
-                f"--nproc {nproc} with --device cuda needs {nproc} GPUs; this machine has {available}."
-            )
-    elif kind == "cpu":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if nproc > cores:
-            raise DistributedSetupError(f"--nproc {nproc} on the CPU needs {nproc} cores; this machine has {cores}.")
-    else:
-        raise DistributedSetupError(f"Distributed training runs on cpu or cuda, not {device!r}.")
+    problem = get_backend().check_processes(nproc, device)
+    if problem is not None:
+        raise DistributedSetupError(problem)
 
 
 def torchrun_command(job_id: int, nproc: int, *, device: str) -> list[str]:
@@ -102,8 +83,7 @@ def launch(job_id: int, nproc: int, *, device: str) -> int:
 def run_rank(job_id: int, *, device: str, on_progress: ProgressCallback | None = None) -> Job | None:
     """This process's part of training job ``job_id`` (under torchrun): rank 0 runs the job, the others
     follow it. Returns the job on rank 0 (None when there was nothing to claim), None on the others."""
-    from mlcore import distributed
-
+    distributed = get_backend().distributed()
     ctx = distributed.initialise(device)
     trained = False
     try:
@@ -112,7 +92,7 @@ def run_rank(job_id: int, *, device: str, on_progress: ProgressCallback | None =
             return None
         take_back_after_restart(job_id)
         job = execute(job_id, on_progress=on_progress)
-        trained = bool(_announced.get(job_id))
+        trained = bool(announced.get(job_id))
         if not trained:
             # The job did not reach training (not claimed, or it failed first): release the other ranks.
             distributed.broadcast_object(ctx, None)
@@ -126,28 +106,10 @@ def run_rank(job_id: int, *, device: str, on_progress: ProgressCallback | None =
         distributed.teardown()
 
 
-_announced: dict[int, bool] = {}
-
-
-def announce(job: Job) -> None:
-    """On rank 0 of a distributed run, just before training: hand the job to the other ranks."""
-    from mlcore import distributed
-
-    ctx = distributed.active()
-    if ctx is None or not ctx.is_main:
-        return
-    _announced[job.pk] = True
-    distributed.broadcast_object(ctx, {"job_id": job.pk, "parameters": job.parameters})
-
-
 def _follow(job_id: int) -> bool:
     """A rank above 0: wait for rank 0's word, then train the same job without writing anything. Returns
     whether rank 0 ran the job (and so waits for this rank at the end)."""
-    from mlcore import distributed
-
-    from .products import product_photos
-    from .training import train
-
+    distributed = get_backend().distributed()
     ctx = distributed.active()
     word = distributed.broadcast_object(ctx, None)
     if word is None:
@@ -181,15 +143,3 @@ def take_back_after_restart(job_id: int) -> bool:
     if taken:
         logger.warning("job %s: torchrun restarted its processes; continuing from the last checkpoint", job_id)
     return bool(taken)
-
-
-def checkpoint_path(job: Job) -> Path | None:
-    """Where the job's periodic training checkpoint lives (None: periodic checkpoints are off).
-
-    Named by the job's id and creation time, so a new database's job 1 never picks up an old job 1's file."""
-    from ..conf import settings
-
-    folder = settings.TRAIN_CHECKPOINT_DIR
-    if not folder:
-        return None
-    return Path(folder) / f"job-{job.pk}-{job.created_at:%Y%m%dT%H%M%S%f}.pt"

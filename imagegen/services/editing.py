@@ -11,12 +11,17 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model
 
 from ..conf import settings
-from ..models import GeneratedImage, Job, ModelVersion, Segment, SourcePhoto, imagegen_storage
+from ..models import GeneratedImage, Job, ModelVersion, SourcePhoto, imagegen_storage
 from . import masks, operations
+from .model_runner import ModelRunner
 from .files import atomic_files, png_file
-from .jobs import JobError, ProgressReporter, create_job, storing_results
+from ..jobcore.creating import create_job
+from ..jobcore.errors import JobError
+from ..jobcore.runners import Claimed, register
+from ..jobcore.states import storing_results
 from .products import field_at, product_model
 from .provenance import edited_image_xmp
+from ..signals import edited_image_stored
 from .uploads import decode_photo
 
 logger = logging.getLogger(__name__)
@@ -29,7 +34,8 @@ def request_edit(
     """Queue a job that runs ``operation`` on the product's primary photo, or on its uploaded photo
     ``source_photo`` (an id of one of the product's ``SourcePhoto`` rows). ``mask`` (an upload or bytes: white
     marks the pixels to work on) goes with operations that take one, checked and stored with the job.
-    ``segment``: the result is a personalized variant for that shopper segment (``services.personalize``)."""
+    ``segment`` (a storefront segment) goes into the job's parameters: the storefront app
+    (``imagegen.storefront``) links the result to it when ``edited_image_stored`` is sent."""
     op = operations.get(operation)
     if mask is not None and not op.takes_mask:
         raise ValidationError({"mask": f"{op.label} takes no mask."})
@@ -111,8 +117,17 @@ def _active_version(kind: str) -> ModelVersion | None:
     return ModelVersion.objects.filter(kind=kind, is_active=True).order_by("-created_at", "-id").first()
 
 
-def run(job: Job, progress: ProgressReporter) -> None:
-    """Runner for edit jobs (called by services.jobs.execute)."""
+@register
+class EditRunner(ModelRunner):
+    kind = Job.Kind.EDIT
+
+    def run(self, batch: list[Claimed]) -> None:
+        for claimed in batch:
+            edit_photo(claimed.job, claimed.progress)
+
+
+def edit_photo(job: Job, progress) -> None:
+    """Apply the job's operation to its product's photo and store the result as a new image."""
     from .model_registry import load_sampler
 
     if job.product_id is None:
@@ -124,11 +139,6 @@ def run(job: Job, progress: ProgressReporter) -> None:
     if op is None:
         raise JobError(f"Unknown operation {job.parameters.get('operation')!r}.")
     options, source = job.parameters.get("options", {}), job.parameters.get("source", {})
-    segment = None
-    if job.parameters.get("segment") is not None:
-        segment = Segment.objects.filter(pk=job.parameters["segment"]).first()
-        if segment is None:
-            raise JobError("The shopper segment this variant was for no longer exists (the segments were refreshed).")
     storage, name = source_file(job.product, source)
     progress(5, "Reading the photo")
     photo = read_photo(storage, name)
@@ -138,15 +148,15 @@ def run(job: Job, progress: ProgressReporter) -> None:
         if version is None and not op.model_optional:
             raise JobError(
                 f"{op.label} needs a trained {op.model_kind} model and none is active yet. Select some products "
-                f"in the admin and run “Train {op.model_kind} model” first."
+                f"in the admin and run “{op.train_description}” first."
             )
         if version is not None:
             progress(15, f"Loading {version}")
             model = load_sampler(version)
     progress(30, f"{op.label}: {photo.width}×{photo.height}")
-    result = op.apply(photo, op.prepare(options) if op.prepare else options, model)
+    result = op.apply(photo, op.prepare(options, read_primary_photo), model)
     progress(85, "Saving the result")
-    xmp = edited_image_xmp(operation=op.label, details=op.describe(options), source=name, model_version=version)
+    xmp = edited_image_xmp(operation=str(op.label), details=op.describe(options), source=name, model_version=version)
     with atomic_files() as files:
         row = GeneratedImage(
             product=job.product,
@@ -159,11 +169,12 @@ def run(job: Job, progress: ProgressReporter) -> None:
             source_image=name[:255],
             parameters={"operation": op.name, "options": options, "source": source},
             review_state=settings.DEFAULT_REVIEW_STATE,
-            segment=segment,
         )
         files.save(row.image, "edited.png", png_file(result, xmp))
         # A stalled attempt taken over, or a job cancelled meanwhile, keeps no result (its file goes too).
         with storing_results(job.pk, progress.attempt):
             row.save()
+            # Receivers may add rows of their own, or refuse the result with a JobError (rolled back).
+            edited_image_stored.send(sender=GeneratedImage, job=job, image=row)
     logger.info("job %s: %s of %s stored as image %s", job.pk, op.name, name, row.pk)
 

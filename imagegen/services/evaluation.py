@@ -10,14 +10,14 @@ from django.core.files.base import ContentFile
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from ..backends import get_backend
 from ..conf import settings
 from ..models import ModelVersion
 from .files import atomic_files
-from .jobs import JobError
+from ..jobcore.errors import JobError
 from .model_registry import SERVING_ORDER, activate, load_feature_extractor, load_sampler
-from .near_copies import reference_bytes
 from .products import ProductPhoto, product_photos
-from .training import TrainingSet, load_training_set
+from .training_sets import TrainingSet, load_training_set
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +38,10 @@ def train_feature_extractor(
 
 def _register_extractor(data: TrainingSet, *, image_size: int = 64, epochs: int = 15, seed: int = 0, device=None):
     """Train a feature extractor on ``data``, register it as an active version; returns (extractor, version)."""
-    from mlcore import __version__
-    from mlcore.devices import resolve_device
-    from mlcore.metrics.features import train_feature_extractor as train
-
-    extractor = train(
+    backend = get_backend()
+    extractor = backend.train_feature_extractor(
         data.images, data.labels, data.classes, image_size=image_size, epochs=epochs, seed=seed,
-        device=resolve_device(device or settings.DEVICE),
+        device=backend.resolve_device(device or settings.DEVICE),
     )
     checkpoint = BytesIO()
     extractor.save(checkpoint)
@@ -56,7 +53,7 @@ def _register_extractor(data: TrainingSet, *, image_size: int = 64, epochs: int 
             image_count=len(data.images),
             categories=data.classes,
             product_ids=sorted({photo.product_id for photo in data.sources}),
-            package_version=__version__,
+            package_version=backend.version,
         )
         files.save(version.checkpoint, "features.pt", ContentFile(checkpoint.getvalue()))
         version.save()
@@ -122,81 +119,21 @@ class Measured:
     sheet: bytes | None
 
 
-def _samples(sampler, classes: list[str], per_class: int, seed: int):
-    """``per_class`` samples per category (uint8), their class ids and their seeds."""
-    import torch
-
-    from mlcore.data import stack_images
-
-    fakes, labels, seeds = [], [], []
-    for index, category in enumerate(classes):
-        own = [seed + i for i in range(per_class)]
-        fakes += sampler.generate_seeds(category, own)
-        labels += [index] * per_class
-        seeds += own
-    return fakes, torch.tensor(labels, dtype=torch.long), seeds
-
-
 def _measure(
     version: ModelVersion, sampler, extractor_pair, *, train: TrainingSet, real: TrainingSet, held: TrainingSet | None,
     per_class: int, seed: int,
 ) -> Measured:
     """Metrics of ``per_class`` samples per category against ``real``; near copies of ``train``, tested against
     how often the ``held`` photos (never trained on) are flagged."""
-    from mlcore.data import stack_images
-    from mlcore.metrics.copy_gate import CopyReference, rate_test
-    from mlcore.metrics.report import evaluate
-    from mlcore.plots import save_pair_grid
-
     extractor, extractor_version = extractor_pair
-    classes = list(version.categories)
-    pictures, labels, seeds = _samples(sampler, classes, per_class, seed)
-    fakes = stack_images(pictures, int(version.config.get("image_size", settings.IMAGE_SIZE)))
-    report = evaluate(extractor, real.images, real.labels, fakes, labels, classes, seed=seed)
-    report["feature_extractor_version"] = extractor_version.pk
-
-    # A shop must not publish a copy of a training photo as a new image.
-    reference = CopyReference.build(extractor, train.images, percentile=settings.NEAR_COPY_PERCENTILE)
-    by_features = reference.feature_check(extractor.features(fakes))
-    by_pixels = reference.pixel_check(fakes)
-    held_flagged, held_total = 0, 0
-    if held is not None and held.images is not None:
-        held_flagged = int(reference.feature_check(extractor.features(held.images)).flags.sum())
-        held_total = len(held.images)
-    gate = rate_test(
-        int(by_features.flags.sum()), len(fakes), held_flagged, held_total,
-        alpha=settings.NEAR_COPY_ALPHA, percentile=settings.NEAR_COPY_PERCENTILE,
+    report, reference, sheet = get_backend().measure_generator(
+        sampler, extractor, classes=list(version.categories),
+        image_size=int(version.config.get("image_size", settings.IMAGE_SIZE)), train=train, real=real, held=held,
+        per_class=per_class, seed=seed, percentile=settings.NEAR_COPY_PERCENTILE, alpha=settings.NEAR_COPY_ALPHA,
+        sheet_pairs=SHEET_PAIRS,
     )
-    flagged = [int(i) for i in by_features.flags.nonzero().flatten()]
-    report["near_copies"] = {
-        "flagged": len(flagged),
-        "threshold": reference.feature_threshold,
-        "ratio_threshold": reference.ratio_threshold,
-        "pixel_threshold": reference.pixel_threshold,
-        "flagged_indices": flagged,
-        "pixel_confirmed": int((by_features.flags & by_pixels.flags).sum()),
-        **gate,
-        "samples": [
-            {
-                "category": classes[int(labels[i])],
-                "seed": seeds[i],
-                "nearest_product": train.sources[int(by_features.indices[i])].product_id,
-                "nearest_photo": train.sources[int(by_features.indices[i])].name,
-                "feature_distance": round(float(by_features.distances[i]), 4),
-                "ratio": round(float(by_features.ratios[i]), 4),
-                "pixel_distance": round(float(by_pixels.distances[i]), 4),
-                "pixel_agrees": bool(by_pixels.flags[i]),
-            }
-            for i in flagged[:SHEET_PAIRS]
-        ],
-    }
-    sheet = None
-    if flagged:
-        shown = flagged[:SHEET_PAIRS]
-        buf = BytesIO()
-        save_pair_grid(fakes[shown], train.images[by_features.indices[shown]], buf)
-        sheet = buf.getvalue()
-    return Measured(report, reference_bytes(reference, [photo.product_id for photo in train.sources]), sheet)
+    report["feature_extractor_version"] = extractor_version.pk
+    return Measured(report, reference, sheet)
 
 
 def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 50, seed: int = 0) -> dict[str, Any]:
@@ -223,11 +160,9 @@ def evaluate_version(version: ModelVersion, real_dir: Path, *, per_class: int = 
 def evaluate_after_training(version: ModelVersion, sampler, data: TrainingSet, extractor_pair, *, per_class: int = 50) -> Measured:
     """A freshly trained version measured on the photos held out of its training (on its training photos when
     too few were held out for the distribution metrics), and checked for near copies of its training photos."""
-    from mlcore.metrics.report import DEFAULT_K
-
     size = int(version.config.get("image_size", settings.IMAGE_SIZE))
     held = load_training_set(data.held_out, size, data.classes) if data.held_out else None
-    enough = held is not None and held.images is not None and len(held.images) > DEFAULT_K
+    enough = held is not None and held.images is not None and get_backend().enough_real_photos(len(held.images))
     measured = _measure(
         version, sampler, extractor_pair, train=data, real=held if enough else data, held=held,
         per_class=per_class, seed=0,
@@ -318,8 +253,4 @@ def write_samples(
 
 def named_category(text: str | None, categories: list[str]) -> str | None:
     """The category a text names ("red leather skirts" -> "skirt"), None when it names none or several."""
-    from mlcore.conditioning.vocab import tokenize, word_forms
-
-    words = {form for word in tokenize(text) for form in word_forms(word)}
-    named = [c for c in categories if set(tokenize(c)) and set(tokenize(c)) <= words]
-    return named[0] if len(named) == 1 else None
+    return get_backend().named_category(text, categories)

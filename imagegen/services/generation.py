@@ -3,6 +3,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db.models import Model
 from django.utils.translation import gettext as _
 
@@ -10,15 +11,24 @@ from ..conf import settings
 from ..models import GeneratedImage, Job, ModelVersion
 from . import near_copies
 from .files import atomic_files, png_file
-from .jobs import (
-    JobError, ProgressReporter, create_job, storing_results, validate_kind, validate_seed,
-)
-from .memory import shrinking_batches
+from ..jobcore.creating import create_job
+from ..jobcore.errors import JobError
+from ..jobcore.seeds import SEED_MAX, validate_seed
+from ..jobcore.states import storing_results
 from .model_registry import load_sampler, version_for
 from .products import product_category, product_conditions
 from .provenance import generated_image_xmp
 
 logger = logging.getLogger(__name__)
+
+
+def validate_kind(kind: str | None) -> str:
+    kind = kind or settings.DEFAULT_KIND
+    if kind not in settings.KINDS:
+        raise ValidationError(
+            {"kind": _("Unknown kind %(kind)r; choose one of: %(kinds)s.") % {"kind": kind, "kinds": ", ".join(settings.KINDS)}}
+        )
+    return kind
 
 
 def request_generation(
@@ -27,13 +37,11 @@ def request_generation(
     """Queue a job that generates ``count`` images for ``product``; image i uses seed ``seed + i``.
 
     With ``send=False`` the job is only stored, for a caller that runs it itself with ``services.execute``."""
-    from django.core.exceptions import ValidationError
-
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= settings.MAX_IMAGES_PER_JOB:
-        raise ValidationError({"count": f"Count must be from 1 to {settings.MAX_IMAGES_PER_JOB}."})
+        raise ValidationError({"count": _("Count must be from 1 to %(max)s.") % {"max": settings.MAX_IMAGES_PER_JOB}})
     seed = validate_seed(seed)
-    if seed + count - 1 > 2**31 - 1:
-        raise ValidationError({"seed": "Seed plus count must stay below 2**31."})
+    if seed + count - 1 > SEED_MAX:
+        raise ValidationError({"seed": _("Seed plus count must stay below 2**31.")})
     parameters = {"count": count, "seed": seed, "kind": validate_kind(kind)}
     return create_job(Job.Kind.GENERATE, product=product, parameters=parameters, user=user, send=send)
 
@@ -149,23 +157,3 @@ def _review_note(score: float, copy: dict | None) -> str:
             "score": score, "threshold": threshold,
         }
     return ""
-
-
-def run(job: Job, progress: ProgressReporter) -> None:
-    """Runner for one generate job on its own (called by services.jobs.execute); the batched runner for
-    several jobs at once is services.batching."""
-    job_plan = plan(job)
-    if job_plan is None:
-        return
-    progress(10, f"Loading {job_plan.version}")
-    sampler = load_sampler(job_plan.version)
-    near_copies.warm(job_plan.version)
-    count = len(job_plan.seeds)
-    progress(30, f"Generating {count} images")
-    images, scores, passes = shrinking_batches(
-        lambda batch: generate_passes(sampler, job_plan.seeds, [job_plan.conditions] * count, [job.pk] * count, batch),
-        min(count, settings.INFERENCE_MAX_BATCH), smallest=1,
-        on_retry=lambda big, small, why: progress(30, f"{why} generating {big} at once; now {small} at a time"),
-    )
-    progress(80, "Saving images")
-    attach(job_plan, sampler, images, scores, passes, attempt=progress.attempt)

@@ -1,6 +1,6 @@
 """The registry of trained model versions: which one serves a category, activation, and loading.
 
-Torch is imported inside the functions that need it, so a web process that only queues jobs never loads it.
+Models load through the backend (``imagegen.backends``), so a web process that only queues jobs never loads torch.
 Loaded samplers are cached per worker process, lazily on first use, so a forked worker never inherits
 a model (or a CUDA context) from its parent and a model is loaded once, not once per task.
 """
@@ -13,8 +13,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..backends import get_backend
 from ..conf import settings
 from ..models import ModelVersion
+from .photo_model_kinds import is_photo_model
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +73,6 @@ def version_for(kind: str, category: str) -> ModelVersion | None:
 def activate(version: ModelVersion) -> list[int]:
     """Make ``version`` active; active versions of the same kind whose categories it covers are
     retired (all of them for a photo model, which serves the whole catalogue). Returns the ids retired."""
-    from .photo_models import is_photo_model
-
     covered = set(version.categories)
     whole_catalogue = is_photo_model(version.kind)
     retired = [
@@ -94,33 +94,28 @@ def deactivate(version: ModelVersion) -> None:
 
 
 def inference_options():
-    """The fast-path options (mlcore.inference) the IMAGEGEN_INFERENCE_* settings ask for; a pass holds up
-    to IMAGEGEN_INFERENCE_MAX_BATCH images, so the sampler's chunk is at least that."""
-    from mlcore.inference_options import DEFAULT_CHUNK, InferenceOptions
-
-    return InferenceOptions(
+    """The fast-path options (mlcore.inference) the IMAGEGEN_INFERENCE_* settings ask for."""
+    return get_backend().inference_options(
         precision=settings.INFERENCE_PRECISION,
         channels_last=settings.INFERENCE_CHANNELS_LAST,
         compile=settings.INFERENCE_COMPILE,
-        chunk=max(DEFAULT_CHUNK, settings.INFERENCE_MAX_BATCH),
+        max_batch=settings.INFERENCE_MAX_BATCH,
     )
 
 
 def load_sampler(version: ModelVersion):
-    """The version's sampler, loaded from storage with ``weights_only=True`` on first use."""
-    from mlcore.devices import resolve_device
-    from mlcore.registry import get_kind
-
+    """The version's sampler (a photo model's model), loaded from storage with ``weights_only=True`` on
+    first use."""
+    backend = get_backend()
     options = inference_options()
 
     def load():
-        from .photo_models import is_photo_model, loader
-
-        model_class = loader(version.kind) if is_photo_model(version.kind) else get_kind(version.kind).sampler
+        device = backend.resolve_device(settings.DEVICE)
         with version.checkpoint.open("rb") as fh:
-            sampler = model_class.from_checkpoint(fh, device=resolve_device(settings.DEVICE))
-        if hasattr(sampler, "set_inference"):  # generators; photo models run as they are
-            sampler.set_inference(options)
+            if is_photo_model(version.kind):  # photo models run as they are
+                sampler = backend.load_photo_model(version.kind, fh, device=device)
+            else:
+                sampler = backend.load_generator(fh, version.kind, device=device, options=options)
         logger.info("model version %s loaded into process %s", version.pk, os.getpid())
         return sampler
 
@@ -129,13 +124,9 @@ def load_sampler(version: ModelVersion):
 
 def load_feature_extractor(version: ModelVersion):
     """A feature-extractor version's frozen classifier (``weights_only=True``), once per process."""
-    from io import BytesIO
-
-    from mlcore.metrics.features import FeatureExtractor
-
     def load():
         with version.checkpoint.open("rb") as fh:
-            return FeatureExtractor.load(BytesIO(fh.read()))
+            return get_backend().load_feature_extractor(fh.read())
 
     return _extractors.get((version.pk, version.checkpoint.name), load)
 

@@ -7,10 +7,10 @@ feature criteria (``CopyReference.check``) is attached as rejected with the reas
 distance is stated beside it), never published silently.
 """
 import logging
-from io import BytesIO
 
 from django.utils.translation import gettext as _
 
+from ..backends import get_backend
 from ..conf import settings
 from ..models import ModelVersion
 from .model_registry import ProcessCache, load_feature_extractor
@@ -20,35 +20,20 @@ logger = logging.getLogger(__name__)
 _references = ProcessCache()
 
 
-def reference_bytes(reference, product_ids: list[int]) -> bytes:
-    """The stored form of a version's copy reference, with the product of each training photo."""
-    import torch
-
-    from mlcore.checkpoint import save_checkpoint
-
-    buf = BytesIO()
-    save_checkpoint({**reference.state(), "product_ids": torch.tensor(product_ids, dtype=torch.long)}, buf)
-    return buf.getvalue()
-
-
 def _load(version: ModelVersion):
     """(extractor, reference, product ids) of ``version``, or None when it has no usable reference."""
-    from mlcore.checkpoint import load_checkpoint
-    from mlcore.metrics.copy_gate import CopyReference
-
     extractor_pk = (version.metrics.get("evaluation") or {}).get("feature_extractor_version")
     extractor_version = ModelVersion.objects.filter(pk=extractor_pk).first() if extractor_pk else None
     if extractor_version is None:
         logger.warning("%s: its feature extractor is gone; its images cannot be checked for near copies", version)
         return None
     with version.copy_reference.open("rb") as fh:
-        state = load_checkpoint(BytesIO(fh.read()))
+        reference, product_ids = get_backend().load_copy_reference(fh.read())
     extractor = load_feature_extractor(extractor_version)
-    reference = CopyReference.from_state(state)
     if reference.extractor_hash != extractor.content_hash:
         logger.warning("%s: its copy reference was built with other extractor weights; not checked", version)
         return None
-    return extractor, reference, [int(pk) for pk in state["product_ids"]]
+    return extractor, reference, product_ids
 
 
 def _loaded(version: ModelVersion):
@@ -71,12 +56,10 @@ def check(version: ModelVersion, images: list) -> list[dict] | None:
     found = _loaded(version)
     if found is None:
         return None
-    from mlcore.data import stack_images
-
     extractor, reference, product_ids = found
     size = int(version.config.get("image_size", settings.IMAGE_SIZE))
-    verdicts = reference.check(extractor, stack_images(images, size))
-    return [verdict.to_dict() | {"nearest_product": product_ids[verdict.nearest]} for verdict in verdicts]
+    verdicts = get_backend().check_copies(reference, extractor, images, size)
+    return [verdict | {"nearest_product": product_ids[verdict["nearest"]]} for verdict in verdicts]
 
 
 def rejection_note(verdict: dict) -> str:

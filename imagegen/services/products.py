@@ -6,6 +6,7 @@ from django.apps import apps
 from django.core.files.storage import Storage
 from django.db.models import Model, QuerySet
 
+from ..backends import get_backend
 from ..conf import settings
 from ..models import SourcePhoto
 
@@ -74,14 +75,11 @@ def product_conditions(product: Model) -> dict:
 
 def photo_colour(photo: ProductPhoto) -> str | None:
     """The dominant colour name of a product photo, None when it cannot be read."""
-    from mlcore.conditioning.colour import dominant_colour_name
-    from mlcore.data import load_image
-
     from .uploads import accepted_formats
 
     try:
         with photo.open() as fh:
-            return dominant_colour_name(load_image(fh, accepted_formats()))
+            return get_backend().photo_colour(fh, accepted_formats())
     except (OSError, ValueError):
         return None
 

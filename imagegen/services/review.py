@@ -3,26 +3,25 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import GeneratedImage
+from ..signals import images_reviewed
 
 
 def review(images: QuerySet | GeneratedImage, decision: str, user=None) -> int:
     """Set the review state of one image or a queryset of them; returns how many changed."""
     if decision not in (GeneratedImage.ReviewState.APPROVED, GeneratedImage.ReviewState.REJECTED):
         raise ValueError(f"Unknown review decision {decision!r}; use 'approved' or 'rejected'.")
-    from .storefront import forget_product
-
     if isinstance(images, GeneratedImage):
         images = GeneratedImage.objects.filter(pk=images.pk)
     changing = images.exclude(review_state=decision)
-    products = set(changing.filter(segment__isnull=False).values_list("product_id", flat=True))
+    # Listeners (the storefront serves approved variants from its cache) must see this decision at once.
+    ids = list(changing.values_list("pk", flat=True)) if images_reviewed.has_listeners(GeneratedImage) else []
     changed = changing.update(
         review_state=decision,
         reviewed_by=user if user is not None and user.is_authenticated else None,
         reviewed_at=timezone.now(),
     )
-    # The storefront serves approved variants from its cache: it must see this decision at once.
-    for product_id in products:
-        forget_product(product_id)
+    if changed and ids:
+        images_reviewed.send(sender=GeneratedImage, image_ids=ids)
     return changed
 
 

@@ -3,7 +3,6 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -13,16 +12,24 @@ from django.core.files.base import ContentFile
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
+from ..backends import get_backend
 from ..conf import settings
+from ..jobcore.creating import create_job
+from ..jobcore.errors import JobError
+from ..jobcore.progress import ProgressReporter
+from ..jobcore.runners import Claimed, register
+from ..jobcore.seeds import validate_seed
+from ..jobcore.states import storing_results
 from ..models import Job, ModelVersion
-from . import distributed_training, held_out, photo_models
+from . import held_out, photo_models
 from .files import atomic_files
-from .jobs import (
-    JobError, ProgressReporter, create_job, storing_results, validate_kind, validate_seed,
-)
+from .generation import validate_kind
 from .memory import shrinking_batches
 from .model_registry import activate
+from .model_runner import ModelRunner
+from .photo_model_kinds import is_photo_model
 from .products import ProductPhoto, product_photos
+from .training_sets import TrainingSet, load_training_set
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +37,6 @@ logger = logging.getLogger(__name__)
 GRID_COLUMNS = 8
 # Smallest batch an out-of-memory retry of training goes down to.
 MIN_BATCH = 8
-
-
-@dataclass
-class TrainingSet:
-    images: Any  # uint8 tensor N x 3 x S x S
-    labels: Any  # long tensor N of class ids
-    classes: list[str]
-    skipped: list[str] = field(default_factory=list)  # "name: reason" of photos that could not be read
-    attributes: list[dict] = field(default_factory=list)  # per image; colour read off the photo when missing
-    texts: list[str] = field(default_factory=list)  # per image: its product's own text
-    sources: list[ProductPhoto] = field(default_factory=list)  # per image: the photo it was read from
-    held_out: list[ProductPhoto] = field(default_factory=list)  # selected photos kept out of training
-
-    @property
-    def categories(self) -> list[str]:
-        return [self.classes[int(i)] for i in self.labels]
 
 
 def training_parameters(
@@ -62,8 +53,7 @@ def training_parameters(
     r1_gamma: float | None = None,
 ) -> dict:
     """Validated, complete parameters of a training run (defaults from settings)."""
-    from mlcore.registry import R1_KINDS
-
+    r1_kinds = get_backend().r1_kinds()
     kind = validate_kind(kind)
     image_size = settings.IMAGE_SIZE if image_size is None else image_size
     if image_size not in (64, 128):
@@ -86,11 +76,11 @@ def training_parameters(
         raise ValidationError({"resume_from": f"There is no model version {resume_from}."})
     if r1_gamma is None:
         # The setting is for the kinds that have a discriminator on real images; the others ignore it.
-        r1_gamma = float(settings.R1_GAMMA) if kind in R1_KINDS else 0.0
+        r1_gamma = float(settings.R1_GAMMA) if kind in r1_kinds else 0.0
     elif not 0 <= r1_gamma <= 1000:
         raise ValidationError({"r1_gamma": _("The R1 penalty weight must be from 0 to 1000.")})
-    elif r1_gamma > 0 and kind not in R1_KINDS:
-        raise ValidationError({"r1_gamma": _("The R1 penalty applies to the GAN kinds (%(kinds)s) only.") % {"kinds": ", ".join(R1_KINDS)}})
+    elif r1_gamma > 0 and kind not in r1_kinds:
+        raise ValidationError({"r1_gamma": _("The R1 penalty applies to the GAN kinds (%(kinds)s) only.") % {"kinds": ", ".join(r1_kinds)}})
     return {
         "kind": kind,
         "image_size": image_size,
@@ -117,97 +107,10 @@ def request_training(products: QuerySet | list[int], *, user=None, send: bool = 
     return create_job(Job.Kind.TRAIN, parameters=parameters, user=user, send=send)
 
 
-def load_training_set(photos: list[ProductPhoto], image_size: int, classes: list[str] | None = None) -> TrainingSet:
-    """Decode the photos into one tensor (through the decoded-photo cache); unreadable ones are skipped and
-    listed, not fatal."""
-    import torch
-
-    from .decoded_photos import decode_photo, decoded_photo_cache
-
-    cache = decoded_photo_cache()
-    classes = classes or sorted({photo.category for photo in photos})
-    index = {name: i for i, name in enumerate(classes)}
-    pictures, labels, skipped, attributes, texts, sources = [], [], [], [], [], []
-    for photo in photos:
-        if photo.category not in index:
-            skipped.append(f"{photo.name}: category “{photo.category}” is not one the model was trained on")
-            continue
-        try:
-            pixels, colour = decode_photo(photo, image_size, cache)
-        except (OSError, ValueError) as exc:
-            skipped.append(f"{photo.name}: {exc}")
-            continue
-        pictures.append(pixels)
-        labels.append(index[photo.category])
-        described = dict(photo.attributes)
-        if "colour" not in described:
-            described["colour"] = colour
-        attributes.append(described)
-        texts.append(photo.text)
-        sources.append(photo)
-    if cache is not None:
-        cache.prune()
-        logger.info("decoded photos: %d from the cache, %d decoded", cache.hits, cache.misses)
-    if not pictures:
-        return TrainingSet(images=None, labels=None, classes=classes, skipped=skipped)
-    return TrainingSet(
-        images=torch.stack(pictures),
-        labels=torch.tensor(labels, dtype=torch.long),
-        classes=classes,
-        skipped=skipped,
-        attributes=attributes,
-        texts=texts,
-        sources=sources,
-    )
-
-
 def _steps_for(params: dict, image_count: int) -> int:
     if params.get("epochs"):
         return max(1, math.ceil(params["epochs"] * image_count / params["batch_size"]))
     return int(params["steps"])
-
-
-def _continue_from(checkpoint: Path | None, params: dict, data: TrainingSet, device: str):
-    """A trainer continuing this job's own periodic checkpoint (an earlier attempt got that far), or None.
-
-    A checkpoint of another batch size is from before an out-of-memory retry halved it: not this run's."""
-    from mlcore.checkpoint import load_checkpoint
-    from mlcore.registry import get_kind
-
-    if checkpoint is None or not checkpoint.exists():
-        return None
-    saved = checkpoint.read_bytes()
-    ckpt = load_checkpoint(BytesIO(saved))
-    if ckpt.get("hyperparameters", {}).get("batch_size") != params["batch_size"]:
-        logger.info("not continuing from %s: it trained with another batch size", checkpoint)
-        return None
-    trainer_class = get_kind(params["kind"]).trainer
-    config = trainer_class.config_from_dict(ckpt["config"])
-    logger.info("training continues from %s at step %s", checkpoint, ckpt["step"])
-    return trainer_class.resume(BytesIO(saved), data.images, _condition_ids(config, data), device=device)
-
-
-def _build_trainer(params: dict, data: TrainingSet, device: str, resumed: ModelVersion | None):
-    from mlcore.registry import get_kind
-
-    spec = get_kind(params["kind"])
-    if resumed is not None:
-        # A resumed model keeps its vocabulary: its embedding rows are indexed by it.
-        config = spec.trainer.config_from_dict(resumed.config)
-        with resumed.checkpoint.open("rb") as fh:
-            return spec.trainer.resume(BytesIO(fh.read()), data.images, _condition_ids(config, data), device=device)
-    config = spec.config.for_training(
-        classes=data.classes, image_size=params["image_size"], attributes=data.attributes, texts=data.texts
-    )
-    penalty = {"r1_gamma": params["r1_gamma"], "r1_every": settings.R1_EVERY} if params.get("r1_gamma") else {}
-    return spec.trainer(
-        config, data.images, _condition_ids(config, data), batch_size=params["batch_size"], seed=params["seed"],
-        device=device, **penalty,
-    )
-
-
-def _condition_ids(config, data: TrainingSet):
-    return config.condition_ids(data.categories, data.attributes, data.texts)
 
 
 def train(
@@ -218,9 +121,8 @@ def train(
     With ``checkpoint`` (a file path), a checkpoint is written there every ``IMAGEGEN_TRAIN_CHECKPOINT_EVERY``
     steps and training continues from it when it exists. Under torchrun (``mlcore.distributed`` initialised)
     this process trains as one rank of a DistributedDataParallel run."""
-    from mlcore import distributed
-
-    ctx = distributed.active()
+    backend = get_backend()
+    ctx = backend.distributed().active()
     report = progress or (lambda percent, message="": None)
     resumed = ModelVersion.objects.get(pk=params["resume_from"]) if params.get("resume_from") else None
     # Held-out products are never trained on: the metrics before activation and the near-copy test use them.
@@ -240,34 +142,22 @@ def train(
             f"Only {count} readable photos in the selection; at least {settings.MIN_TRAINING_IMAGES} are needed "
             "to train a generator. Select more products with photos."
         )
-    from mlcore.devices import resolve_device
-
     # Distributed, each process trains on its own device (cuda:LOCAL_RANK, or the CPU).
-    device = ctx.device if ctx is not None else resolve_device(params.get("device") or settings.DEVICE)
+    device = ctx.device if ctx is not None else backend.resolve_device(params.get("device") or settings.DEVICE)
     max_seconds = params["max_minutes"] * 60 if params.get("max_minutes") else None
-
-    periodic = {"checkpoint_every": settings.TRAIN_CHECKPOINT_EVERY, "checkpoint_path": checkpoint} if checkpoint else {}
-    # The run's last step counts from the version it resumes, also when a periodic checkpoint is further on.
-    base_step = int(resumed.metrics.get("steps", 0)) if resumed is not None else 0
+    start = None
+    if resumed is not None:
+        with resumed.checkpoint.open("rb") as fh:
+            start = (resumed.config, fh.read())
 
     def fit(batch_size: int):
-        run_params = {**params, "batch_size": batch_size}
-        trainer = _continue_from(checkpoint, run_params, data, device)
-        start_step = base_step
-        if trainer is None:
-            trainer = _build_trainer(run_params, data, device, resumed)
-            start_step = trainer.step
-        if ctx is not None:
-            trainer.distribute(ctx)
-        steps = max(0, start_step + _steps_for(run_params, count) - trainer.step)
-
-        def on_step(step: int, target: int, losses: dict) -> None:
-            done, total = step - start_step, target - start_step
-            # Each kind reports its own loss terms (a GAN's d_loss/g_loss, a VAE's recon/kl): show what is there.
-            terms = " · ".join(f"{name} {value:.3f}" for name, value in list(losses.items())[:4])
-            report(5 + 85 * done / max(total, 1), f"Step {done}/{total} · {terms}")
-
-        return trainer, trainer.fit(steps, max_seconds=max_seconds, callback=on_step, **periodic)
+        return backend.fit_generator(
+            params, data, batch_size=batch_size, steps=lambda size: _steps_for({**params, "batch_size": size}, count),
+            device=device, checkpoint=checkpoint, checkpoint_every=settings.TRAIN_CHECKPOINT_EVERY, resumed=start,
+            # The run's last step counts from the version it resumes, also when a periodic checkpoint is further on.
+            base_step=int(resumed.metrics.get("steps", 0)) if resumed is not None else 0,
+            max_seconds=max_seconds, r1_every=settings.R1_EVERY, report=report, ctx=ctx,
+        )
 
     # Out of memory: start again with half the batch (the model version records the size it trained
     # with), but not below MIN_BATCH, where batch statistics stop meaning much; a resumed run keeps its own.
@@ -284,12 +174,7 @@ def train(
 
 def render_plots(trainer) -> dict[str, bytes]:
     """The trainer's sample grid and loss curves as PNG bytes, by file name."""
-    from mlcore.plots import save_loss_curves, save_sample_grid
-
-    grid, curve = BytesIO(), BytesIO()
-    save_sample_grid(trainer.sample_grid(GRID_COLUMNS), grid, nrow=GRID_COLUMNS)
-    save_loss_curves(trainer.history, curve)
-    return {"sample_grid.png": grid.getvalue(), "loss_curve.png": curve.getvalue()}
+    return get_backend().generator_plots(trainer, GRID_COLUMNS)
 
 
 def write_plots(trainer, out_dir: Path) -> list[Path]:
@@ -311,8 +196,6 @@ def register_version(
 
     For a ``job`` run under ``attempt``, the job is marked done in the same transaction, and nothing is
     registered (``JobCancelled``, files deleted) unless that attempt still holds the job running."""
-    from mlcore import __version__
-
     from .evaluation import ensure_feature_extractor
 
     extractor = ensure_feature_extractor(data, device=trainer.device, progress=progress)
@@ -340,7 +223,7 @@ def register_version(
             image_count=len(data.images),
             categories=data.classes,
             product_ids=[pk for pk in params.get("product_ids", []) if pk not in held_ids],
-            package_version=__version__,
+            package_version=get_backend().version,
         )
         files.save(version.checkpoint, "model.pt", ContentFile(checkpoint.getvalue()))
         files.save(version.sample_grid, "sample_grid.png", ContentFile(plots["sample_grid.png"]))
@@ -359,11 +242,9 @@ def register_version(
 def _evaluate(version: ModelVersion, checkpoint: bytes, device, data: TrainingSet, extractor, files) -> bool:
     """Measure the new version and say whether the quality gate lets it be activated (the reason is kept);
     store what the near-copy check of its generated images needs, and the picture of its flagged samples."""
-    from mlcore.registry import get_kind
-
     from .evaluation import activation_decision, evaluate_after_training
 
-    sampler = get_kind(version.kind).sampler.from_checkpoint(BytesIO(checkpoint), device=device)
+    sampler = get_backend().load_generator(BytesIO(checkpoint), version.kind, device=device)
     measured = evaluate_after_training(version, sampler, data, extractor) if extractor is not None else None
     if measured is not None:
         version.metrics["evaluation"] = measured.report
@@ -376,23 +257,65 @@ def _evaluate(version: ModelVersion, checkpoint: bytes, device, data: TrainingSe
     return activate_it
 
 
-def run(job: Job, progress: ProgressReporter) -> None:
-    """Runner for training jobs (called by services.jobs.execute)."""
+@register
+class TrainRunner(ModelRunner):
+    """Training jobs, of generators and photo models: hours, not minutes, so a queue and task limits of their own."""
+
+    kind = Job.Kind.TRAIN
+    task = "imagegen.tasks.run_training_job"
+
+    def queue(self) -> str:
+        return settings.TRAIN_QUEUE
+
+    def time_limits(self) -> dict[str, int]:
+        return {"soft_time_limit": settings.TRAIN_TASK_SOFT_TIME_LIMIT, "time_limit": settings.TRAIN_TASK_TIME_LIMIT}
+
+    def run(self, batch: list[Claimed]) -> None:
+        for claimed in batch:
+            train_job(claimed.job, claimed.progress)
+
+
+def train_job(job: Job, progress: ProgressReporter) -> None:
+    """Train the job's model and register it as a new version (a photo model's in ``photo_models``)."""
     if job.model_version_id:
         # An earlier attempt registered its version and died before marking the job done.
         return
     params = job.parameters
-    if photo_models.is_photo_model(params["kind"]):
-        return photo_models.run(job, progress)
+    if is_photo_model(params["kind"]):
+        return photo_models.train_photo_model(job, progress)
     photos = list(product_photos(params["product_ids"]))
     if not photos:
         raise JobError("None of the selected products has a photo to learn from.")
     started = time.monotonic()
-    checkpoint = distributed_training.checkpoint_path(job)
-    distributed_training.announce(job)
+    checkpoint = checkpoint_path(job)
+    announce(job)
     trainer, summary, data = train(params, photos, progress, checkpoint)
     progress(92, "Saving the model")
     version = register_version(trainer, summary, data, params, job, progress, attempt=progress.attempt)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     logger.info("job %s: trained %s in %.0f s (%d photos skipped)", job.pk, version, time.monotonic() - started, len(data.skipped))
+
+
+# Jobs this process, as rank 0 of a distributed run, handed to the other ranks (``distributed_training``).
+announced: dict[int, bool] = {}
+
+
+def announce(job: Job) -> None:
+    """On rank 0 of a distributed run, just before training: hand the job to the other ranks."""
+    distributed = get_backend().distributed()
+    ctx = distributed.active()
+    if ctx is None or not ctx.is_main:
+        return
+    announced[job.pk] = True
+    distributed.broadcast_object(ctx, {"job_id": job.pk, "parameters": job.parameters})
+
+
+def checkpoint_path(job: Job) -> Path | None:
+    """Where the job's periodic training checkpoint lives (None: periodic checkpoints are off).
+
+    Named by the job's id and creation time, so a new database's job 1 never picks up an old job 1's file."""
+    folder = settings.TRAIN_CHECKPOINT_DIR
+    if not folder:
+        return None
+    return Path(folder) / f"job-{job.pk}-{job.created_at:%Y%m%dT%H%M%S%f}.pt"

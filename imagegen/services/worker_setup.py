@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from django.db import connections
 
+from ..backends import get_backend
 from ..conf import settings
 from ..models import ModelVersion
 
@@ -25,9 +26,7 @@ def prepare_process(index: int, queues: Iterable[str]) -> list[int]:
     queues = set(queues)
     if not serves_models(queues):
         return []
-    from mlcore.devices import process_device
-
-    device = process_device(settings.DEVICE, index)
+    device = get_backend().process_device(settings.DEVICE, index)
     logger.info("imagegen worker process %s (pool index %s) uses %s", os.getpid(), index, device)
     if not (settings.WARM_MODELS and settings.QUEUE in queues):
         return []

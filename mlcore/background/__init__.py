@@ -8,15 +8,16 @@ Public API (what imagegen calls):
     result = on_background(image, mask, background="white", fill=0.85, canvas=(1600, 1600), shadow=False)
 
     # training (a "background" checkpoint) from a shop's photos:
-    data = training_data(photos, SegmenterConfig().image_size)   # ValueError if no photo qualifies
-    trainer = Trainer(SegmenterConfig(), data.cutouts, data.backdrops, batch_size=16, seed=0, device=device)
+    config, data = training_set(photos)                          # ValueError if no photo qualifies
+    trainer = Trainer(config, *data, batch_size=16, seed=0, device=device)
     trainer.fit(steps, max_seconds=..., callback=...); trainer.save(target)
 
 Modules, one job each: ``images`` (modes, EXIF, alpha), ``lab`` (CIELAB), ``morphology``,
 ``classical`` (the border colour model and its verdict), ``textures`` and ``composites`` (training and
-test pairs from the catalogue itself), ``config`` / ``networks`` / ``objectives`` / ``trainer`` (the
-segmentation network), ``refine`` (guided filter), ``segmenter`` (the public masker), ``compose``
-(placement, background, shadow).
+test pairs from the catalogue itself), ``data`` (the trainer's data from photos), ``config`` /
+``networks`` / ``objective`` (the segmentation network and what the one ``Trainer`` trains it on),
+``refine`` (guided filter), ``sampler`` (``Segmenter``, the public masker), ``compose`` (placement,
+background, shadow).
 
 Method: both, classical and self-trained. No pretrained segmentation model may be used, so the
 shop's own photos have to supervise themselves:
@@ -39,13 +40,14 @@ border model cuts at the photo's full resolution instead of the network's 192 px
 real photos: there are no independent masks of them).
 """
 
+from ..training.trainer import Trainer
 from .composites import TrainingData, training_data
 from .compose import Placement, Shadow, on_background, place
 from .config import SegmenterConfig
-from .segmenter import Segmenter
-from .trainer import Trainer
+from .data import training_set
+from .sampler import Segmenter
 
 __all__ = [
     "Placement", "Segmenter", "SegmenterConfig", "Shadow", "Trainer", "TrainingData", "on_background", "place",
-    "training_data",
+    "training_data", "training_set",
 ]

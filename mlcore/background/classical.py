@@ -90,7 +90,7 @@ class BorderMatte:
         """The fitted backdrop colour at every pixel (float 3 x H x W, sRGB in [0, 1]): what lets a
         cut-out's edge pixels be freed of the backdrop's tint (``composites.decontaminate``)."""
         height, width = self.alpha.shape
-        return lab_to_srgb(_surface(self.coefficients, height, width))
+        return lab_to_srgb(backdrop_surface(self.coefficients, height, width))
 
 
 def _basis(height: int, width: int) -> torch.Tensor:
@@ -125,7 +125,8 @@ def fit_backdrop(lab: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     return coefficients, stats
 
 
-def _surface(coefficients: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def backdrop_surface(coefficients: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The fitted backdrop (CIELAB, 3 x H x W) of ``fit_backdrop``'s coefficients at another size."""
     return torch.einsum("kc,khw->chw", coefficients, _basis(height, width))
 
 
@@ -155,7 +156,7 @@ def border_matte(image: Image.Image, *, work_side: int = WORK_SIDE) -> BorderMat
     lab_small = srgb_to_lab(small.clamp(0, 255) / 255.0)
     coefficients, stats = fit_backdrop(lab_small)
     threshold = max(MIN_THRESHOLD, NOISE_MULTIPLE * stats["residual"])
-    distance = weighted_delta_e(lab_small, _surface(coefficients, work_h, work_w))
+    distance = weighted_delta_e(lab_small, backdrop_surface(coefficients, work_h, work_w))
 
     mask, pieces = _clean(distance > threshold)
     share = float(mask.float().mean())

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import morphology
-from .classical import _surface, border_matte
+from .classical import backdrop_surface, border_matte
 from .images import to_tensor
 from .lab import srgb_to_lab, weighted_delta_e
 
@@ -85,7 +85,7 @@ def find_backdrop_specks(image: Image.Image) -> Specks:
     work = rgb if scale == 1.0 else rgb.resize((max(8, round(width * scale)), max(8, round(height * scale))), Image.Resampling.BOX)
     lab = srgb_to_lab(to_tensor(work).float() / 255.0)
     _, work_h, work_w = lab.shape
-    distance = weighted_delta_e(lab, _surface(matte.coefficients, work_h, work_w))
+    distance = weighted_delta_e(lab, backdrop_surface(matte.coefficients, work_h, work_w))
 
     product = morphology.resize_nearest(matte.alpha > 0, work_h, work_w)
     near_product = morphology.dilate(product, max(1, round(PRODUCT_MARGIN * min(work_h, work_w))))

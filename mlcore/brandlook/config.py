@@ -23,7 +23,7 @@ class BrandLookConfig(PlainConfig):
     training photos are stored and graded at; keep it ``look.STATS_SIDE`` so that training measures looks
     as inference does.
 
-    Loss weights (see ``objectives``): ``smooth_weight`` (curvature of the tables), ``monotone_weight``
+    Loss weights (see ``objective``): ``smooth_weight`` (curvature of the tables), ``monotone_weight``
     (tables that decrease along their own channel), ``stats_weight`` (W1 of the result's marginals to the
     target look). ``stats_weight`` trades how closely the selection's colour statistics match the look against
     how faithfully the grade alone is carried over (a product's own colours kept): in a 3-minute benchmark

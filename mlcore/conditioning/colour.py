@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from functools import lru_cache
 from statistics import median
 
@@ -91,6 +92,36 @@ def srgb_to_lab(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
     z = 0.0193339 * linear[0] + 0.1191920 * linear[1] + 0.9503041 * linear[2]
     fx, fy, fz = (_lab_f(value) for value in (x / 0.95047, y / 1.0, z / 1.08883))
     return (116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz))
+
+
+def lab_to_srgb(lab: Sequence[float]) -> tuple[float, float, float]:
+    """sRGB floats in [0, 1] of one CIELAB (D65) colour; out of gamut clips (``mlcore.cielab`` on tensors)."""
+    big_l, a, b = lab
+    fy = (big_l + 16) / 116
+    x, y, z = (_lab_f_inverse(f) * white for f, white in zip((fy + a / 500, fy, fy - b / 200), (0.95047, 1.0, 1.08883)))
+    return tuple(_delinearise(sum(m * v for m, v in zip(row, (x, y, z)))) for row in _XYZ_TO_RGB)
+
+
+def _inverse(matrix: list[list[float]]) -> list[list[float]]:
+    """The inverse of a 3 x 3 matrix (cofactors over the determinant)."""
+    (a, b, c), (d, e, f), (g, h, i) = matrix
+    cofactors = [[e * i - f * h, c * h - b * i, b * f - c * e],
+                 [f * g - d * i, a * i - c * g, c * d - a * f],
+                 [d * h - e * g, b * g - a * h, a * e - b * d]]
+    determinant = a * cofactors[0][0] + b * cofactors[1][0] + c * cofactors[2][0]
+    return [[value / determinant for value in row] for row in cofactors]
+
+
+_XYZ_TO_RGB = _inverse([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]])
+
+
+def _lab_f_inverse(f: float) -> float:
+    return f**3 if f > 6 / 29 else 3 * (6 / 29) ** 2 * (f - 4 / 29)
+
+
+def _delinearise(linear: float) -> float:
+    x = min(max(linear, 0.0), 1.0)
+    return 12.92 * x if x <= 0.0031308 else 1.055 * x ** (1 / 2.4) - 0.055
 
 
 def _linearise(channel: float) -> float:

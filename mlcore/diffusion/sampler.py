@@ -9,12 +9,11 @@ from PIL import Image
 
 from ..checkpoint import CheckpointSource
 from ..devices import resolve_device
-from ..objectives import sample_noise
 from ..sampling import CHUNK, SamplerBase, load_ema_network
+from ..seeding import sample_noise
 from .config import DIFFUSION_KINDS, DiffusionConfig
 from .networks import UNet
-from .objectives import alphas_cumprod_for, denoising_error
-from .trainer import sample_images
+from .objective import alphas_cumprod_for, denoising_error, sample_images
 
 # score(): the timesteps (as fractions of T) at which the denoising error is measured, the seed of the
 # fixed noise used there, and k in exp(-k * error).

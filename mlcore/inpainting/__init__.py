@@ -1,9 +1,10 @@
 """Repair (inpainting): fill a region the shop marks as damaged with what the surrounding photo suggests, using
 a network trained on the shop's own photos with random masks (no pretrained weights).
 
-Layers, as in ``mlcore.restoration``: ``masks`` (random training masks) and ``config`` -> ``network`` (a pure
-nn.Module) -> ``objective`` (pure loss functions) -> ``trainer`` (loop, EMA, checkpoints on
-``mlcore.fitting``) and ``inpainter`` (inference from a checkpoint on a crop around the mask).
+Layers, as in ``mlcore.restoration``: ``masks`` (random training masks) and ``config`` -> ``networks`` (a pure
+nn.Module) -> ``objective`` (pure loss functions and the batches the one ``Trainer`` trains on) and
+``sampler`` (``Inpainter``: inference from a checkpoint on a crop around the mask); ``data`` makes the
+training data from PIL photos ("inpaint" in ``mlcore.registry``).
 
 Public API::
 
@@ -15,7 +16,7 @@ Public API::
         .fit(steps, max_seconds=...) / .save(target) / Trainer.resume(source, photos)
     Inpainter.from_checkpoint(source, device="cpu").repair(image, mask) -> PIL.Image
 
-``photos`` are uint8 3 x H x W tensors of any sizes (``mlcore.restoration.photo_tensors`` makes them from PIL
+``photos`` are uint8 3 x H x W tensors of any sizes (``mlcore.photos.photo_tensors`` makes them from PIL
 images). There is no automatic defect detection: telling a scratch or a speck of dust from a pattern on the
 garment is not reliable without labelled defects, so the shop always marks the region.
 
@@ -26,11 +27,11 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "InpaintConfig": "config",
-    "Trainer": "trainer",
-    "Inpainter": "inpainter",
-    "random_mask": "masks",
-    "MASK_SIZES": "masks",
+    "InpaintConfig": ".config",
+    "Trainer": "..training.trainer",
+    "Inpainter": ".sampler",
+    "random_mask": ".masks",
+    "MASK_SIZES": ".masks",
 }
 
 __all__ = list(_EXPORTS)
@@ -39,4 +40,4 @@ __all__ = list(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    return getattr(import_module(_EXPORTS[name], __name__), name)

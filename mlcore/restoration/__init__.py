@@ -1,24 +1,24 @@
 """Photo restoration ("Enhance"): denoise, deblur, remove JPEG artefacts, upscale x2/x4, correct exposure and
 white balance, with a network trained self-supervised on the shop's own photos.
 
-Layers, as for the generators: ``degrade`` (the synthetic degradations) and ``config`` -> ``network`` (pure
-nn.Modules) -> ``objective`` (pure loss functions) -> ``trainer`` (loop, EMA, checkpoints) and ``restorer``
-(inference from a checkpoint, tiled). Not a generator kind of ``mlcore.registry``: it has no classes or
-labels and makes no images from noise, so it does not fit the config/trainer/sampler contract there.
+Layers, as for the generators: ``degrade`` (the synthetic degradations) and ``config`` -> ``networks`` (pure
+nn.Modules) -> ``objective`` (pure loss functions and the batches the one ``Trainer`` trains on) and
+``sampler`` (``Restorer``: inference from a checkpoint, tiled); ``data`` makes the training data from PIL
+photos and ``validation`` scores a restorer on held-out photos ("restore" in ``mlcore.registry``).
 
     from mlcore.restoration import RestorationConfig, Restorer, Trainer, photo_tensors
 
-The three classes load on first use, so importing this package does not import torch.
+The names load on first use, so importing this package does not import torch.
 """
 
 from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "RestorationConfig": "config",
-    "Trainer": "trainer",
-    "Restorer": "restorer",
-    "photo_tensors": "photos",
+    "RestorationConfig": ".config",
+    "Trainer": "..training.trainer",
+    "Restorer": ".sampler",
+    "photo_tensors": "..photos",
 }
 
 __all__ = list(_EXPORTS)
@@ -27,4 +27,4 @@ __all__ = list(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    return getattr(import_module(_EXPORTS[name], __name__), name)

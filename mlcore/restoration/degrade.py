@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import decode_jpeg, encode_jpeg
 
+from ..photos import to_float, to_uint8
+
 SCALES = (1, 2, 4)
 # Gaussian kernels reach this many sigmas on each side (beyond it the weights are below 0.1 % of the peak).
 BLUR_TRUNCATE = 3.0
@@ -38,18 +40,6 @@ MIX_KINDS = ("noise", "blur", "jpeg", "downscale", "exposure", "colour")
 PRIMARY_WEIGHTS = {"noise": 1.5, "blur": 1.0, "jpeg": 1.5, "downscale": 2.0, "exposure": 0.75, "colour": 0.75}
 PRIMARY_NONE = 0.08
 SECONDARY_P = 0.15
-
-
-def to_float(image: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float32 in [0, 1]."""
-    if image.dtype != torch.uint8:
-        raise ValueError(f"expected a uint8 image, got {image.dtype}")
-    return image.float().div_(255.0)
-
-
-def to_uint8(image: torch.Tensor) -> torch.Tensor:
-    """Float in [0, 1] -> uint8 (rounded, clipped)."""
-    return image.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def quantize(image: torch.Tensor) -> torch.Tensor:

@@ -5,13 +5,17 @@ and the services keep it from going live."""
 
 from __future__ import annotations
 
+import io
 import math
 import statistics
 
 import torch
+from PIL import Image
 
+from ..photos import photo_tensors, to_float
 from .degrade import named
 from .metrics import psnr
+from .sampler import Restorer
 
 # What a shop's photos suffer from most; the x4 enlargement is left out to keep validation quick (the
 # benchmark covers it).
@@ -57,3 +61,9 @@ def validate(restorer, photos: list[torch.Tensor], *, degradations=DEGRADATIONS,
         "per_degradation": per,
         "mean_gain_db": round(statistics.fmean(v["gain_db"] for v in per.values()), 3),
     }
+
+
+def validate_checkpoint(checkpoint: bytes, photos: list[Image.Image], seed: int, *, max_side: int | None = 1024) -> dict:
+    """``validate`` of a checkpoint's restorer on held-out PIL photos (the registry's ``validate``)."""
+    restorer = Restorer.from_checkpoint(io.BytesIO(checkpoint))
+    return validate(restorer, [to_float(t) for t in photo_tensors(photos, max_side=max_side)], seed=seed)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..config import GANConfig
+from ..gan.config import GANConfig
 from ..conditioning.class_ids import class_index
 from ..conditioning.encoder import ROW_WIDTH
 from ..conditioning.vocab import ConditionVocab

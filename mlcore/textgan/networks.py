@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ..conditioning.encoder import ConditionEncoder
-from ..networks import CLASS_EMBED_DIM, Discriminator, Generator
+from ..gan.networks import CLASS_EMBED_DIM, Discriminator, Generator
 from .config import TextGANConfig
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..sampler import Sampler as GANSampler
+from ..gan.sampler import Sampler as GANSampler
 from .config import TextGANConfig
 from .networks import TextDiscriminator, TextGenerator
 

@@ -1,6 +1,6 @@
 """Variational autoencoders ("vae" unconditional, "cvae" class-conditional) with the cgan kind's interface.
 
-Layers, as for the GAN: ``config`` (shapes) -> ``networks`` (pure nn.Modules) ->
-``objectives`` (pure ELBO functions) -> ``trainer`` (loop, EMA, checkpoints) and
-``sampler`` (inference from a checkpoint). Modules load lazily via ``mlcore.registry``.
+Layers, as for the GAN: ``config`` (shapes) -> ``networks`` (pure nn.Modules) -> ``objective`` (pure ELBO
+functions and the step the one ``Trainer`` runs) and ``sampler`` (inference from a checkpoint). Modules load
+lazily via ``mlcore.registry``.
 """

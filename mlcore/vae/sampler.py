@@ -12,7 +12,7 @@ from ..devices import resolve_device
 from ..sampling import CHUNK, SamplerBase, load_ema_network
 from .config import VAE_KINDS, VAEConfig, config_from_dict
 from .networks import VAE
-from .objectives import gaussian_nll, kl_divergence
+from .objective import gaussian_nll, kl_divergence
 
 
 class Sampler(SamplerBase):

@@ -17,6 +17,10 @@ INSTALLED_APPS = [
     "tests.other_host",
     "imagegen",
 ]
+# Storefront personalization is left out, as a host may; tests/test_other_host.py installs it later
+# (OTHER_HOST_STOREFRONT=1) on the same database.
+if os.environ.get("OTHER_HOST_STOREFRONT"):
+    INSTALLED_APPS.append("imagegen.storefront")
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -1,32 +1,21 @@
-"""The operations a shop can run on its real photos, by name. Each module defines one ``Operation``:
-what options it takes, which trained model (if any) it needs, and what it does to a decoded photo."""
-from .base import Operation
+"""The operations a shop can run on its real photos, by name.
 
-OPERATIONS: dict[str, Operation] = {}
+Every module of this package but ``base`` declares one operation (``base.Operation``) and registers it;
+importing the package imports them all, so adding an operation is adding a module here (and, for a new
+model, its ``mlcore`` package). The admin, the API and the image kinds are derived from ``OPERATIONS``.
+"""
+import pkgutil
+from importlib import import_module
 
+from .base import OPERATIONS, Operation, all_operations, get, register, unregister
 
-def register(operation: Operation) -> Operation:
-    OPERATIONS[operation.name] = operation
-    return operation
-
-
-def get(name: str) -> Operation:
-    from django.core.exceptions import ValidationError
-
-    try:
-        return OPERATIONS[name]
-    except KeyError:
-        raise ValidationError({"operation": f"Unknown operation {name!r}; choose one of: {', '.join(OPERATIONS)}."}) from None
+__all__ = ["OPERATIONS", "Operation", "all_operations", "get", "register", "unregister"]
 
 
-__all__ = ["OPERATIONS", "Operation", "get", "register"]
+def _discover() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "base" and not module.name.startswith("_"):
+            import_module(f"{__name__}.{module.name}")
 
 
-def _register_all() -> None:
-    from . import background, brandlook, enhance, repair
-
-    for module in (enhance, repair, background, brandlook):
-        register(module.OPERATION)
-
-
-_register_all()
+_discover()

@@ -1,63 +1,61 @@
 """Repair: fill the regions the shop marked (scratches, stickers, dust) with what the inpainting network
 trained on the shop's own photos predicts there (``mlcore.inpainting``). Every pixel outside the regions
 stays the photo's own."""
-from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
 
-from ...models import GeneratedImage, imagegen_storage
+from ...backends import get_backend
+from ...jobcore.errors import JobError
+from ...models import imagegen_storage
 from .. import masks
-from ..jobs import JobError
-from .base import Operation
+from .base import Operation, register
 
 MAX_REGIONS = 20
 # What can be found without the shop marking it; only where it is reliable (see mlcore.background.specks).
 DETECTORS = ("backdrop_specks",)
+REGIONS_MESSAGE = (
+    f"Give 1 to {MAX_REGIONS} rectangles [left, top, right, bottom] as shares of the photo's width and height "
+    "(0 to 1, left < right, top < bottom)."
+)
 
 
-def clean(options: dict) -> dict:
-    """``regions`` (rectangles), ``mask`` (the storage name of a checked mask, see ``services.masks``) and
-    ``detect`` (``"backdrop_specks"``: find them automatically), any of them together."""
-    unknown = set(options) - {"regions", "mask", "detect"}
-    if unknown:
-        raise ValidationError({"options": f"Unknown option(s) for repair: {', '.join(sorted(unknown))}."})
-    regions, mask, detect = options.get("regions"), options.get("mask"), options.get("detect")
-    if regions is None and mask is None and detect is None:
-        raise ValidationError(
-            {"regions": "Mark what to repair: rectangles under “regions”, a mask image under “mask” (multipart), "
-             "or “detect”: “backdrop_specks”."}
-        )
-    cleaned = {}
-    if detect is not None:
-        if detect not in DETECTORS:
-            raise ValidationError({"detect": f"Automatic detection knows: {', '.join(DETECTORS)}."})
-        cleaned["detect"] = detect
-    if regions is not None:
-        cleaned["regions"] = _clean_regions(regions)
-    if mask is not None:
-        if not masks.is_stored_name(mask):
-            raise ValidationError({"mask": "Send the mask as an image file (multipart/form-data field “mask”)."})
-        cleaned["mask"] = mask
-    return cleaned
-
-
-def _clean_regions(regions) -> list[list[float]]:
-    message = (
-        f"Give 1 to {MAX_REGIONS} rectangles [left, top, right, bottom] as shares of the photo's width and height "
-        "(0 to 1, left < right, top < bottom)."
+# ``regions`` (rectangles), ``mask`` (the storage name of a checked mask, see ``services.masks``) and ``detect``
+# (``"backdrop_specks"``: find them automatically), any of them together. (Options serializers have no
+# docstring: the API schema would publish it as the request's description.)
+class RepairOptions(serializers.Serializer):
+    regions = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(min_value=0.0, max_value=1.0), min_length=4, max_length=4),
+        min_length=1, max_length=MAX_REGIONS, required=False,
+        help_text="Rectangles [left, top, right, bottom] to repair, as shares (0 to 1) of the photo's width and height.",
     )
-    if not isinstance(regions, list) or not 1 <= len(regions) <= MAX_REGIONS:
-        raise ValidationError({"regions": message})
-    cleaned = []
-    for region in regions:
-        if (
-            not isinstance(region, (list, tuple)) or len(region) != 4
-            or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in region)
-        ):
-            raise ValidationError({"regions": message})
-        left, top, right, bottom = (float(v) for v in region)
-        if not (0 <= left < right <= 1 and 0 <= top < bottom <= 1):
-            raise ValidationError({"regions": message})
-        cleaned.append([left, top, right, bottom])
-    return cleaned
+    detect = serializers.ChoiceField(
+        choices=list(DETECTORS), required=False, allow_null=True,
+        help_text="Also find what to repair automatically: \"backdrop_specks\" marks dust and specks on a plain "
+        "backdrop (never on the product); the job fails with the reason on a photo where that is not reliable.",
+    )
+    mask = serializers.CharField(
+        required=False, help_text="The storage name of the checked mask (services.masks); requests send the image."
+    )
+
+    def validate_regions(self, value: list[list[float]]) -> list[list[float]]:
+        for left, top, right, bottom in value:
+            if not (left < right and top < bottom):
+                raise serializers.ValidationError(REGIONS_MESSAGE)
+        return value
+
+    def validate_mask(self, value: str) -> str:
+        if not masks.is_stored_name(value):
+            raise serializers.ValidationError("Send the mask as an image file (multipart/form-data field “mask”).")
+        return value
+
+    def validate(self, data: dict) -> dict:
+        data = {name: value for name, value in data.items() if value is not None}
+        if not any(name in data for name in ("regions", "mask", "detect")):
+            raise serializers.ValidationError(
+                {"regions": "Mark what to repair: rectangles under “regions”, a mask image under “mask” (multipart), "
+                 "or “detect”: “backdrop_specks”."}
+            )
+        return data
 
 
 def mask_for(photo, options: dict):
@@ -81,9 +79,7 @@ def mask_for(photo, options: dict):
             raise JobError(f"The repair mask {options['mask']} cannot be read: {exc}") from exc
         mask = ImageChops.lighter(mask, painted)
     if options.get("detect") == "backdrop_specks":
-        from mlcore.background.specks import find_backdrop_specks
-
-        specks = find_backdrop_specks(photo)
+        specks = get_backend().find_backdrop_specks(photo)
         if specks.mask is None:
             raise JobError(f"Specks cannot be found reliably on this photo: {specks.reason}. Mark them by hand instead.")
         mask = ImageChops.lighter(mask, specks.as_image())
@@ -92,28 +88,40 @@ def mask_for(photo, options: dict):
     return mask
 
 
-def apply(photo, options: dict, inpainter):
-    return inpainter.repair(photo, mask_for(photo, options))
+@register
+class Repair(Operation):
+    """Fill the marked regions (scratches, stickers, dust) with the shop's own trained inpainting model; every
+    pixel outside them stays the photo's. Mark them as rectangles (`regions`, JSON) or as a mask image
+    (`mask`, multipart/form-data: white = repair, black or transparent = keep, the photo's proportions, at
+    most half the photo). The result is a new image, reviewed like generated ones."""
 
+    name = "repair"
+    order = 20
+    label = _("Repair photo")
+    serializer_class = RepairOptions
+    result_kind = "repaired"
+    result_label = _("Repaired photo")
+    model_kind = "inpaint"
+    model_label = _("Repair (inpainting) model")
+    takes_mask = True
+    action_name = "repair_photos"
+    action_title = _("Repair photos")
+    action_button = _("Repair")
+    action_description = _("Repair marked regions of the photos (inpainting; paint or a rectangle)")
+    admin_form = "imagegen.admin.operation_forms.RepairForm"
 
-def describe(options: dict) -> str:
-    parts = []
-    if options.get("regions"):
-        parts.append(f"{len(options['regions'])} marked rectangle(s)")
-    if options.get("mask"):
-        parts.append("a painted mask")
-    if options.get("detect"):
-        parts.append("specks found on the backdrop")
-    return " and ".join(parts) + " filled in"
+    def example_options(self, products: list) -> dict:
+        return {"regions": [[0.25, 0.25, 0.5, 0.5]]}
 
+    def apply(self, photo, options: dict, inpainter):
+        return inpainter.repair(photo, mask_for(photo, options))
 
-OPERATION = Operation(
-    name="repair",
-    label="Repair photo",
-    result_kind=GeneratedImage.Kind.REPAIRED,
-    clean=clean,
-    apply=apply,
-    describe=describe,
-    model_kind="inpaint",
-    takes_mask=True,
-)
+    def describe(self, options: dict) -> str:
+        parts = []
+        if options.get("regions"):
+            parts.append(f"{len(options['regions'])} marked rectangle(s)")
+        if options.get("mask"):
+            parts.append("a painted mask")
+        if options.get("detect"):
+            parts.append("specks found on the backdrop")
+        return " and ".join(parts) + " filled in"
