@@ -272,3 +272,11 @@ def editor_api(editor):
     client = APIClient()
     client.force_authenticate(editor)
     return client
+
+
+def pytest_collection_modifyitems(items):
+    """A test that starts a Celery worker process (through the ``worker`` fixture) is an integration test,
+    marked or not: ``make test-fast`` leaves it out."""
+    for item in items:
+        if {"worker", "celery_worker_process"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -1,5 +1,9 @@
 """Admin pages rendered in-process (the clicks themselves are in test_browser.py)."""
+import pytest
+
 from imagegen.models import Job
+
+pytestmark = pytest.mark.slow
 
 
 def test_jobs_page_reloads_itself_only_while_jobs_are_active(client, staff_user, make_products):

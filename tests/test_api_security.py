@@ -13,6 +13,8 @@ from PIL import Image
 from imagegen.models import GeneratedImage, Job
 from imagegen.services.files import png_file
 
+pytestmark = pytest.mark.slow
+
 PASSWORD = "pw-for-tests-123"
 
 

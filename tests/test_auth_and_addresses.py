@@ -5,6 +5,8 @@ import requests
 from django.contrib.auth.signals import user_login_failed
 from django.core import checks
 
+pytestmark = pytest.mark.slow
+
 PASSWORD = "pw-for-tests-123"
 
 

@@ -20,6 +20,8 @@ from mlcore.background.objective import mask_iou, segmentation_terms, soft_dice_
 from mlcore.background.refine import box_mean
 from mlcore.training import Trainer
 
+pytestmark = pytest.mark.slow
+
 WHITE = (255, 255, 255)
 
 

@@ -21,6 +21,8 @@ from mlcore.textgan.sampler import Sampler as TextSampler
 
 from .conftest import wait_for_job
 
+pytestmark = pytest.mark.slow
+
 TOLERANCE = 2  # levels of 255
 CLASSES = ["dress", "hat", "shoes"]
 

@@ -21,6 +21,8 @@ from imagegen.services import bulk, bulk_report
 from .test_api_security import PASSWORD, make_user  # noqa: F401  (make_user is a fixture)
 from .test_browser import log_in
 
+pytestmark = pytest.mark.slow
+
 
 
 # --- helpers ---------------------------------------------------------------------------------------

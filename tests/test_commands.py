@@ -6,6 +6,8 @@ from django.core.management import CommandError, call_command
 
 from imagegen.models import GeneratedImage, Job, ModelVersion
 
+pytestmark = pytest.mark.slow
+
 
 def test_train_dry_run_writes_plots_and_registers_nothing(make_products, tmp_path):
     make_products({"dress": 4, "hat": 4})

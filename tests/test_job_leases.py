@@ -21,6 +21,8 @@ from imagegen.services.training import request_training
 
 from .conftest import start_worker, stop_worker, wait_for_job
 
+pytestmark = pytest.mark.slow
+
 
 def expire_lease(job):
     Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))

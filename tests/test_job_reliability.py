@@ -26,6 +26,8 @@ from imagegen.jobcore.runners import Claimed, runner_for
 from imagegen.jobcore.states import claim
 from imagegen.services.training import request_training
 
+pytestmark = pytest.mark.slow
+
 
 class InterruptingStorage(FileSystemStorage):
     """Local storage that runs ``hook`` from another thread (its own database connection) while it writes

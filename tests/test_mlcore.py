@@ -34,6 +34,8 @@ from mlcore.plots import save_loss_curves, save_sample_grid
 from mlcore.seeding import sample_noise
 from mlcore.training import Trainer
 
+pytestmark = pytest.mark.slow
+
 MLCORE_DIR = Path(mlcore.__file__).resolve().parent
 CLASSES = ["dress", "hat", "shoes"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,6 +12,8 @@ from rest_framework.test import APIClient
 from imagegen import services
 from imagegen.models import GeneratedImage, Job, SourcePhoto
 
+pytestmark = pytest.mark.slow
+
 
 def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()

@@ -20,6 +20,8 @@ from mlcore.training import Trainer
 
 from .synthetic import one_thread, pixels  # noqa: F401  (one_thread: a fixture)
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(autouse=True)
 def _one_thread(one_thread):

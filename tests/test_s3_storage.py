@@ -36,7 +36,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 UUID_HEX = "[0-9a-f]{32}"
 
 # Some tests reach the database only through fixtures looked up at run time, which pytest-django cannot see.
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from imagegen.services import model_registry
 from imagegen.services.generation import request_generation
 from imagegen.services.training import request_training
 
+pytestmark = pytest.mark.slow
+
 
 def image_digests(product) -> list[str]:
     digests = []

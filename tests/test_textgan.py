@@ -17,6 +17,8 @@ from mlcore.textgan.config import TextGANConfig
 
 from .synthetic import pixels
 
+pytestmark = pytest.mark.slow
+
 CLASSES = ["hat", "skirt"]
 COLOURS = {"red": (210, 30, 40), "blue": (40, 60, 200)}
 
