@@ -143,8 +143,9 @@ def _run_group(members: list) -> None:
         owners += [claimed.job_id] * count
     failure = None
     try:
-        for claimed, _plan in members:
-            _report(claimed, 10, f"Loading {version}")
+        if len(members) == 1:
+            # A lone job says what it waits for; in a shared pass that would be one more row write per job.
+            _report(members[0][0], 10, f"Loading {version}")
         sampler = load_sampler(version)
         near_copies.warm(version)
         # Each job's row is written twice (here and before saving): that is where a cancellation is seen.
