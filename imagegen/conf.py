@@ -190,6 +190,32 @@ DEFAULTS: dict[str, Any] = {
     # CIE76 colour difference (delta E in CIELAB) a segment's backdrop colour must move before its variants
     # are made again; below about 2 people see no difference, and each re-make is one edit job per product.
     "VARIANT_REMAKE_DELTA_E": 10.0,
+    # --- Product scenes (services.scenes, the "scene" operation) ---
+    # A scene set's generator trains on at least this many backdrops; a smaller set is refused with the number.
+    "SCENE_MIN_PHOTOS": 12,
+    # Side of the backdrops a scene generator learns and draws (a power of two, 256 or more).
+    "SCENE_IMAGE_SIZE": 256,
+    # Most variants (scenes) one product's scene job makes.
+    "SCENE_MAX_VARIANTS": 8,
+    # A composite is at least this long on its long side when the product's photo is (else the photo's scale).
+    "SCENE_MIN_LONG_SIDE": 1024,
+    # CIE76 colour difference that harmonisation may move any product pixel at most: the product stays the
+    # product the shop sells. Set per shop; 0 switches harmonisation off everywhere.
+    "SCENE_HARMONISE_MAX_DELTA_E": 8.0,
+    # Named output presets (like THUMBNAIL_ALIASES): aspect ("1:1", "4:5", "3:4", "16:9", "original"), long
+    # side in pixels, the product's fill, and "white" to put the product on pure #FFFFFF instead of the scene
+    # (a marketplace's main image). A shop adds its own or replaces these.
+    "SCENE_PRESETS": {
+        "marketplace-white-2000": {"aspect": "1:1", "long_side": 2000, "fill": 0.85, "white": True,
+                                   "label": "Marketplace main image: white, 2000 px square"},
+        "square-1080": {"aspect": "1:1", "long_side": 1080, "fill": 0.7, "label": "Social square, 1080 px"},
+        "portrait-1350": {"aspect": "4:5", "long_side": 1350, "fill": 0.7, "label": "Portrait 4:5, 1080×1350"},
+        "banner-1920": {"aspect": "16:9", "long_side": 1920, "fill": 0.55, "label": "Banner 16:9, 1920 px"},
+        "taobao-white-800": {"aspect": "1:1", "long_side": 800, "fill": 0.85, "white": True,
+                             "label": "Taobao / Tmall main image: white, 800 px square"},
+        "jd-white-800": {"aspect": "1:1", "long_side": 800, "fill": 0.85, "white": True,
+                         "label": "JD.com main image: white, 800 px square"},
+    },
 }
 
 

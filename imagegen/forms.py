@@ -2,6 +2,7 @@
 operations' forms are derived from their declarations (``admin/operation_forms.py``)."""
 from django import forms
 from django.core.validators import MaxValueValidator
+from django.utils.translation import gettext_lazy
 
 from .conf import settings
 from .jobcore.seeds import SEED_MAX
@@ -56,3 +57,10 @@ class TrainPhotoModelForm(TrainModelForm):
     kind = forms.ChoiceField(choices=_photo_model_choices, label="Model")
 
     field_order = ["kind"]
+
+
+class SceneSetFromProductsForm(forms.Form):
+    """The name of a scene set made from the selected products' backdrops."""
+
+    name = forms.CharField(max_length=100, label=gettext_lazy("Name of the scene set"),
+                           help_text=gettext_lazy("E.g. “our studio floor”. The backdrops are made when its generator is trained."))

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils.functional import LazyObject, empty
+from django.utils.translation import gettext_lazy as _
 
 from .conf import settings
 
@@ -54,6 +55,10 @@ def generated_image_path(instance: "GeneratedImage", filename: str) -> str:
 def source_photo_path(instance: "SourcePhoto", filename: str) -> str:
     # The uploader's file name never reaches the key: it could hold "../", a script's name or just clash.
     return _path("photos", str(instance.product_id), f"{uuid.uuid4().hex}.png")
+
+
+def scene_photo_path(instance: "ScenePhoto", filename: str) -> str:
+    return _path("scenes", str(instance.scene_set_id), f"{uuid.uuid4().hex}.png")
 
 
 def checkpoint_path(instance: "ModelVersion", filename: str) -> str:
@@ -157,6 +162,8 @@ class BulkOperation(models.Model):
 
     class Operation(models.TextChoices):
         GENERATE = "generate", "Generate images"
+        # A photo operation (parameters["operation"] names it) over every selected product's photo.
+        EDIT = "edit", _("Edit photos")
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -230,6 +237,10 @@ class ModelVersion(models.Model):
     activated_at = models.DateTimeField(
         null=True, blank=True, help_text="When it was last activated: the most recently activated version serves."
     )
+    scene_set = models.ForeignKey(
+        "SceneSet", null=True, blank=True, on_delete=models.CASCADE, related_name="model_versions",
+        verbose_name=_("scene set"), help_text=_("The scene set a scene generator learned (its versions serve that set only)."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -237,6 +248,80 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.kind} v{self.pk}"
+
+
+class SceneSet(models.Model):
+    """A named kind of scene products are put in ("oak table", "marble", "showroom"): its backdrops come
+    from the shop's own product photos with the product removed, from uploaded scene photos, or from the
+    studio sweep; a scene generator trained on them (a ``ModelVersion`` of kind "scenes") draws new ones."""
+
+    class Source(models.TextChoices):
+        BACKDROPS = "backdrops", _("The shop's own backdrops (product photos with the product removed)")
+        UPLOADED = "uploaded", _("Uploaded scene photos")
+        STUDIO = "studio", _("Studio sweep")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.UPLOADED)
+    colour = models.CharField(
+        _("studio colour"), max_length=7, default="#ececec",
+        help_text=_("The colour of a studio sweep, as #RRGGBB."),
+    )
+    product_ids = models.JSONField(
+        _("products"), default=list, blank=True,
+        help_text=_("Products whose photos give the backdrops of a set made from the shop's own backdrops."),
+    )
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("scene set")
+        verbose_name_plural = _("scene sets")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScenePhoto(models.Model):
+    """One backdrop of a scene set: an uploaded scene photo (stored as imagegen's PNG re-encoding, under the
+    upload rules) or a product photo with the product cut out and the hole filled. Never edited."""
+
+    class Origin(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        BACKDROP = "backdrop", _("Product photo, product removed")
+
+    scene_set = models.ForeignKey(SceneSet, on_delete=models.CASCADE, related_name="photos", verbose_name=_("scene set"))
+    image = models.ImageField(_("photo"), upload_to=scene_photo_path, storage=imagegen_storage, max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    origin = models.CharField(_("origin"), max_length=16, choices=Origin.choices, default=Origin.UPLOADED)
+    # The product a backdrop was made from, as a plain id: the backdrop outlives the product.
+    product_id = models.PositiveBigIntegerField(_("product"), null=True, blank=True)
+    source_format = models.CharField(max_length=16, blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    uploaded_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        default_permissions = ("add", "view", "delete")
+        verbose_name = _("scene photo")
+        verbose_name_plural = _("scene photos")
+        constraints = [
+            # A product photo gives a set one backdrop, however often its training is re-run.
+            models.UniqueConstraint(
+                fields=["scene_set", "product_id"], condition=Q(product_id__isnull=False),
+                name="imagegen_scenephoto_unique_set_product",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Scene photo #{self.pk} of {self.scene_set_id}"
 
 
 # The kinds of edited images, one per photo operation: ``services.operations.register`` adds each operation's
@@ -331,8 +416,9 @@ class SourcePhoto(models.Model):
         return f"Photo #{self.pk} of product {self.product_id}"
 
 
+@receiver(post_delete, sender=ScenePhoto, dispatch_uid="imagegen_delete_scene_photo_file")
 @receiver(post_delete, sender=SourcePhoto, dispatch_uid="imagegen_delete_source_photo_file")
-def _delete_source_photo_file(sender, instance: SourcePhoto, using: str, **kwargs) -> None:
+def _delete_source_photo_file(sender, instance: SourcePhoto | ScenePhoto, using: str, **kwargs) -> None:
     """A deleted photo's file goes too, once the deletion is committed (a rolled back delete keeps it)."""
     name, storage = instance.image.name, instance.image.storage
     if name:

@@ -78,6 +78,16 @@ MODEL_KINDS: dict[str, Kind] = {
         "mlcore.brandlook.objective:BrandLookObjective", "mlcore.brandlook.sampler:BrandLook",
         prepare="mlcore.brandlook.data:training_set",
     ),
+    "harmonise": Kind(
+        PHOTO_MODEL, "Harmonisation model", "mlcore.harmonise.config:HarmoniseConfig",
+        "mlcore.harmonise.objective:HarmoniseObjective", "mlcore.harmonise.sampler:Harmoniser",
+        prepare="mlcore.harmonise.data:training_set",
+    ),
+    "scenes": Kind(
+        PHOTO_MODEL, "Scene generator", "mlcore.scenegen.config:SceneGANConfig",
+        "mlcore.scenegen.objective:SceneGANObjective", "mlcore.scenegen.sampler:SceneGenerator",
+        prepare="mlcore.scenegen.data:training_set",
+    ),
 }
 
 # The generator kinds alone: what imagegen's IMAGEGEN_KINDS are checked against and bench/quality.py lists.

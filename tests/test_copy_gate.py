@@ -271,7 +271,8 @@ def test_the_demo_summary_names_generated_files_and_quality(make_products, tmp_p
     text = out.getvalue()
     assert "generated images: 18" in text and f"sample grid: {tmp_path / 'sample_grid.png'}" in text
     assert "classifier-FID" in text and "near copies of training photos" in text
-    listed = text.split("a few generated images:")[1].split("\n\n")[0].split()
+    listed = text.split("a few generated images:")[1].split("product scenes:")[0].split()
+    assert "product scenes: none made" in text
     assert len(listed) == 4 and all(name.endswith(".png") for name in listed)
 
 

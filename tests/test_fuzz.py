@@ -22,7 +22,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.parameters import ParameterLocation
 
-from imagegen.models import BulkOperation, GeneratedImage, Job
+from imagegen.models import BulkOperation, GeneratedImage, Job, SceneSet
 
 from .conftest import demo_photos
 
@@ -33,7 +33,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 ADMIN = ("fuzz-admin", "fuzz-admin-pass")
 # Path segment before a path parameter -> the rows whose ids the fuzzer should use for it.
-RESOURCES = {"products": "product", "jobs": "job", "images": "image", "bulk": "bulk"}
+RESOURCES = {"products": "product", "jobs": "job", "images": "image", "bulk": "bulk", "scene-sets": "scene_set"}
 
 
 @pytest.fixture
@@ -104,9 +104,10 @@ def fuzz_data(fuzz_settings, make_products, django_user_model):
                                      requested_by=admin if i % 2 else None)
         for i, state in enumerate(BulkOperation.State.values)
     ]
+    scene_sets = [SceneSet.objects.create(name=f"Fuzz {source}", source=source) for source in SceneSet.Source.values]
     photo = demo_photos("dress", 1)[0].read_bytes()
     return {"product": [p.pk for p in products], "job": [j.pk for j in jobs], "image": [i.pk for i in images],
-            "bulk": [b.pk for b in bulks],
+            "bulk": [b.pk for b in bulks], "scene_set": [s.pk for s in scene_sets],
             "files": [photo, png.getvalue()]}
 
 

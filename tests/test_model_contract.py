@@ -60,6 +60,13 @@ CASES = {
          "width": 4, "hidden": 32, "max_references": 2},
         {}, lambda model, photo: model.apply(photo, model.look_of(product_photos(2))),
     ),
+    # Owned by the harmonisation work: tiny options; applying it harmonises the photo's centre onto itself.
+    "harmonise": Case({"size": 16, "width": 4, "hidden": 16}, {"lr": 1e-2}, lambda model, photo: model.harmonise_photo(photo)),
+    # Owned by the scene-generator work: tiny options; applying it draws one backdrop.
+    "scenes": Case(
+        {"image_size": 64, "z_dim": 16, "g_width": 4, "d_width": 4, "min_photos": 6, "crops": 2},
+        {"r1_gamma": 1.0, "r1_every": 2}, lambda model, photo: model.backdrop(photo.size, seed=0),
+    ),
 }
 
 

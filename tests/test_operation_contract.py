@@ -154,7 +154,7 @@ PARTICULAR = {"enhance": _enhance_upscales, "brandlook": _brand_look_keeps_size_
 
 
 def test_applying_it_makes_a_new_image_of_its_kind_linked_to_the_photo_as_the_service_does(operation, make_products):
-    from imagegen.services.editing import read_primary_photo
+    from imagegen.services.editing import prepared_options, read_primary_photo
     from imagegen.services.model_registry import load_sampler
     from imagegen.services.provenance import COMPOSITE, EDITED, PNG_XMP_KEY
 
@@ -169,12 +169,16 @@ def test_applying_it_makes_a_new_image_of_its_kind_linked_to_the_photo_as_the_se
 
     done = services.execute(services.request_edit(product, operation.name, options=options, send=False).pk)
     assert done.state == Job.State.SUCCEEDED, done.error
-    result = GeneratedImage.objects.get(job=done)
+    # An operation that makes variants stores one image per seed; the first is what ``apply`` alone gives.
+    results = list(GeneratedImage.objects.filter(job=done).order_by("seed"))
+    assert results and len({r.seed for r in results}) == len(results) == operation.clean(options).get("variants", 1)
+    result = results[0]
     assert result.kind == operation.result_kind
     assert result.get_kind_display() == str(operation.result_label or operation.label), "its kind is among the choices"
     assert result.source_image == product.image.name and result.image.name != product.image.name
     assert result.model_version == version and result.review_state == "pending"
-    assert result.parameters == {"operation": operation.name, "options": operation.clean(options), "source": {"type": "product"}}
+    assert {key: result.parameters[key] for key in ("operation", "options", "source")} == {
+        "operation": operation.name, "options": operation.clean(options), "source": {"type": "product"}}
     with Image.open(result.image.path) as stored:
         xmp = stored.info[PNG_XMP_KEY]
         pixels = np.asarray(stored)
@@ -187,7 +191,7 @@ def test_applying_it_makes_a_new_image_of_its_kind_linked_to_the_photo_as_the_se
 
     model = load_sampler(version) if version is not None else None
     cleaned = operation.clean(options)
-    applied = operation.apply(read_primary_photo(product), operation.prepare(cleaned, read_primary_photo), model)
+    applied = operation.apply(read_primary_photo(product), prepared_options(operation, cleaned), model)
     buffer = io.BytesIO()
     applied.save(buffer, format="PNG")
     with Image.open(buffer) as direct:

@@ -5,7 +5,8 @@ from .images import GeneratedImageAdmin, GeneratedImageInline
 from .jobs import JobAdmin
 from .photos import SourcePhotoAdmin
 from .product import ImagegenProductAdminMixin
+from .scenes import SceneSetAdmin
 from .versions import ModelVersionAdmin
 
-__all__ = ["BulkOperationAdmin", "GeneratedImageAdmin", "GeneratedImageInline", "ImagegenProductAdminMixin", "JobAdmin", "ModelVersionAdmin",
+__all__ = ["BulkOperationAdmin", "GeneratedImageAdmin", "GeneratedImageInline", "ImagegenProductAdminMixin", "JobAdmin", "ModelVersionAdmin", "SceneSetAdmin",
            "SourcePhotoAdmin"]

@@ -8,6 +8,7 @@ operation whose options read better another way on a page names its own subclass
 import base64
 
 from django import forms
+from django.db import models
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
@@ -226,3 +227,31 @@ class RepairForm(OperationForm):
         if mask is None and not options:
             return None
         return options, mask
+
+
+class SceneForm(OperationForm):
+    """The scene set and preset as choices of what exists, the rest derived from the options."""
+
+    scene_set = forms.ModelChoiceField(
+        queryset=None, label=_("Scene set"),
+        help_text=_("Where the products go. A set learned from photos needs its trained scene generator."),
+    )
+    preset = forms.ChoiceField(required=False, label=_("Preset"))
+
+    field_order = ["scene_set", "preset", "aspect", "variants", "seed"]
+
+    def __init__(self, *args, **kwargs):
+        from ..conf import settings
+        from ..models import SceneSet
+
+        super().__init__(*args, **kwargs)
+        self.fields["scene_set"].queryset = SceneSet.objects.all()
+        self.fields["preset"].choices = [("", _("None: the options below"))] + [
+            (name, preset.get("label", name)) for name, preset in settings.SCENE_PRESETS.items()
+        ]
+
+    def options(self) -> dict:
+        options = super().options()
+        if isinstance(options.get("scene_set"), models.Model):
+            options["scene_set"] = options["scene_set"].pk
+        return options

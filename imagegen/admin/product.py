@@ -9,7 +9,7 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _, gettext_lazy
 
 from .. import services
 from ..conf import settings
@@ -17,7 +17,10 @@ from ..forms import GenerateImagesForm, TrainGeneratorForm, TrainModelForm, Trai
 from ..services import operations
 from ..services.operations import Operation
 from .images import GeneratedImageInline
-from .operation_forms import form_for
+from ..forms import SceneSetFromProductsForm
+from ..models import SceneSet
+from ..services import scene_sets
+from .operation_forms import OperationForm, form_for
 
 
 def _confirmation(
@@ -92,7 +95,7 @@ class ImagegenProductAdminMixin:
     """Mix into the host's product ModelAdmin: ``class ProductAdmin(ImagegenProductAdminMixin, admin.ModelAdmin)``."""
 
     # Followed by the photo operations' actions (operation_actions).
-    imagegen_actions = ["generate_images", "train_generator", "train_photo_model"]
+    imagegen_actions = ["generate_images", "train_generator", "train_photo_model", "make_scene_set"]
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -137,6 +140,25 @@ class ImagegenProductAdminMixin:
         )
 
     generate_images.imagegen_permissions = ("imagegen.generate_images",)
+
+    def _edit_in_bulk(self, request, queryset, operation: Operation, options: dict):
+        try:
+            bulk_operation = services.bulk.request_bulk_edit(queryset, operation.name, options=options, user=request.user)
+        except (ValidationError, services.TooManyActiveJobs) as exc:
+            self.message_user(request, _refusal(exc), messages.ERROR)
+            return None
+        self._bulk_started(request, bulk_operation, operation.admin_title)
+        return None
+
+    def _bulk_started(self, request, bulk_operation, what) -> None:
+        link = format_html(
+            '<a href="{}" class="imagegen-bulk-link">{}</a>',
+            reverse("admin:imagegen_bulkoperation_change", args=[bulk_operation.pk]), _("Follow its progress."),
+        )
+        self.message_user(request, format_html(
+            "{} {}", _("Started bulk operation #%(id)d: %(what)s for %(count)d products.") % {
+                "id": bulk_operation.pk, "what": str(what).lower(), "count": bulk_operation.total}, link,
+        ), messages.SUCCESS)
 
     def _generate_in_bulk(self, request, queryset, form):
         """Many products: one bulk operation, whose jobs are made in the background; answers at once."""
@@ -193,15 +215,44 @@ class ImagegenProductAdminMixin:
 
     train_photo_model.imagegen_permissions = ("imagegen.train_generator",)
 
+    @admin.action(description=gettext_lazy("Make a scene set from the selected products' backdrops"))
+    def make_scene_set(self, request, queryset):
+        """A scene set whose backdrops are the selected products' photos with the product removed (made when
+        its scene generator is trained)."""
+        form = SceneSetFromProductsForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return _confirmation(self, request, queryset, form, title=_("Make a scene set from their backdrops"),
+                                 action="make_scene_set", button=_("Make"))
+        try:
+            scene_set = scene_sets.create_scene_set(
+                name=form.cleaned_data["name"], source=SceneSet.Source.BACKDROPS,
+                product_ids=list(queryset.values_list("pk", flat=True)), user=request.user,
+            )
+        except ValidationError as exc:
+            self.message_user(request, _refusal(exc), messages.ERROR)
+            return None
+        self.message_user(request, format_html(
+            "{} <a href=\"{}\">{}</a>",
+            _("Made the scene set “%(name)s” from %(count)d products' backdrops.") % {"name": scene_set.name, "count": queryset.count()},
+            reverse("admin:imagegen_sceneset_change", args=[scene_set.pk]), _("Train its scene generator there."),
+        ), messages.SUCCESS)
+        return None
+
+    make_scene_set.imagegen_permissions = ("imagegen.add_sceneset",)
+
     def _edit_photos(self, request, queryset, *, operation: Operation):
         """One edit job per selected product with a photo; products without one, or with nothing to do
-        (``form.request_for``), are named, not queued."""
+        (``form.request_for``), are named, not queued. Over IMAGEGEN_BULK_THRESHOLD products with the same
+        options for each, one bulk operation instead, expanded in the background."""
         form = form_for(operation)(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
             return _confirmation(
                 self, request, queryset, form, title=operation.admin_title, action=operation.admin_action,
                 button=operation.admin_button, template=form.template, **form.page_context(queryset),
             )
+        same_for_all = type(form).request_for is OperationForm.request_for
+        if same_for_all and queryset.count() > settings.BULK_THRESHOLD:
+            return self._edit_in_bulk(request, queryset, operation, form.cleaned_options)
         jobs, skipped, unmarked = [], [], []
         try:
             # All or none of the products that have a photo: a refusal half-way leaves nothing queued.

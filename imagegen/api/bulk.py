@@ -13,7 +13,7 @@ from ..models import BulkOperation
 from ..services import bulk_report
 from ..services.products import product_model
 from .permissions import CanSeeJob, requires
-from .serializers import BulkGenerateRequestSerializer, BulkOperationSerializer
+from .serializers import BulkEditRequestSerializer, BulkGenerateRequestSerializer, BulkOperationSerializer
 from .throttles import DEFAULT_THROTTLES, WRITE_THROTTLES
 from .views import TooManyJobs, _as_api_error
 
@@ -23,6 +23,17 @@ def _described(request, operation: BulkOperation, *, code: int = status.HTTP_200
     body = BulkOperationSerializer(operation, context={"request": request}).data
     headers = {"Location": str(body["url"])} if code == status.HTTP_202_ACCEPTED else None
     return Response(body, status=code, headers=headers)
+
+
+def _started(request, start) -> Response:
+    """202 with the bulk operation ``start()`` stored; its refusals as 400 or 429."""
+    try:
+        operation = start()
+    except DjangoValidationError as exc:
+        raise _as_api_error(exc) from exc
+    except services.TooManyActiveJobs as exc:
+        raise TooManyJobs(str(exc)) from exc
+    return _described(request, operation, code=status.HTTP_202_ACCEPTED)
 
 
 def _selection(data: dict):
@@ -57,15 +68,30 @@ class BulkGenerateView(APIView):
         params = BulkGenerateRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        try:
-            operation = services.bulk.request_bulk_generation(
-                _selection(data), count=data["count"], seed=data["seed"], kind=data.get("kind"), user=request.user
-            )
-        except DjangoValidationError as exc:
-            raise _as_api_error(exc) from exc
-        except services.TooManyActiveJobs as exc:
-            raise TooManyJobs(str(exc)) from exc
-        return _described(request, operation, code=status.HTTP_202_ACCEPTED)
+        return _started(request, lambda: services.bulk.request_bulk_generation(
+            _selection(data), count=data["count"], seed=data["seed"], kind=data.get("kind"), user=request.user
+        ))
+
+
+class BulkEditView(APIView):
+    """Start a bulk operation running one photo operation with the same options on many products' photos;
+    answers 202 at once."""
+
+    permission_classes = [requires("imagegen.edit_photos")]
+    throttle_classes = WRITE_THROTTLES
+
+    @extend_schema(
+        request=BulkEditRequestSerializer, responses={202: BulkOperationSerializer}, operation_id="bulk_edit",
+        description="The options are validated by the operation (400 naming the option). With a `seed` option, "
+        "product *i* of the selection gets the seeds after product *i - 1*'s.",
+    )
+    def post(self, request):
+        params = BulkEditRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        return _started(request, lambda: services.bulk.request_bulk_edit(
+            _selection(data), data["operation"], options=data["options"], user=request.user
+        ))
 
 
 class BulkDetailView(APIView):

@@ -59,8 +59,8 @@ class SourcePhotoSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BulkGenerateRequestSerializer(GenerateRequestSerializer):
-    """Which products (exactly one of ``product_ids``, ``category`` or ``all``), and what each one gets."""
+class SelectionSerializer(serializers.Serializer):
+    """Which products (exactly one of ``product_ids``, ``category`` or ``all``)."""
 
     product_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=100_000,
@@ -77,6 +77,17 @@ class BulkGenerateRequestSerializer(GenerateRequestSerializer):
         if len(chosen) != 1:
             raise serializers.ValidationError("Give exactly one of product_ids, category or all=true.")
         return data
+
+
+class BulkGenerateRequestSerializer(SelectionSerializer, GenerateRequestSerializer):
+    """Which products (exactly one of ``product_ids``, ``category`` or ``all``), and what each one gets."""
+
+
+class BulkEditRequestSerializer(SelectionSerializer):
+    """Which products, the photo operation and its options (the operation's own, as its product route takes them)."""
+
+    operation = serializers.CharField(help_text="The photo operation's name, e.g. scene, background, enhance.")
+    options = serializers.DictField(required=False, default=dict, help_text="The operation's options.")
 
 
 class BulkCountsSerializer(serializers.Serializer):

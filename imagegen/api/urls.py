@@ -2,7 +2,7 @@
 from django.apps import apps
 from django.urls import include, path
 
-from . import bulk, editing, views
+from . import bulk, editing, scenes, views
 
 app_name = "imagegen-api"
 
@@ -14,6 +14,11 @@ urlpatterns = [
     path("products/<int:product_id>/photos/", views.ProductPhotosView.as_view(), name="product-photos"),
     path("jobs/<int:pk>/", views.JobDetailView.as_view(), name="job-detail"),
     path("bulk/generate/", bulk.BulkGenerateView.as_view(), name="bulk-generate"),
+    path("bulk/edit/", bulk.BulkEditView.as_view(), name="bulk-edit"),
+    path("scene-sets/", scenes.SceneSetListView.as_view(), name="scene-set-list"),
+    path("scene-sets/<int:pk>/", scenes.SceneSetDetailView.as_view(), name="scene-set-detail"),
+    path("scene-sets/<int:pk>/photos/", scenes.SceneSetPhotosView.as_view(), name="scene-set-photos"),
+    path("scene-sets/<int:pk>/train/", scenes.SceneSetTrainView.as_view(), name="scene-set-train"),
     path("bulk/<int:pk>/", bulk.BulkDetailView.as_view(), name="bulk-detail"),
     path("bulk/<int:pk>/cancel/", bulk.BulkCancelView.as_view(), name="bulk-cancel"),
     path("images/<int:pk>/", views.ImageDetailView.as_view(), name="image-detail"),

@@ -7,7 +7,7 @@ from ..jobcore.errors import JobCancelled, JobError, TooManyActiveJobs
 from ..jobcore.execution import execute, execute_many
 from ..jobcore.reconcile import reconcile
 from ..jobcore.states import cancel
-from . import batching, bulk
+from . import batching, bulk, scene_sets
 from .editing import primary_photo_url, request_edit
 from .generation import request_generation
 from .photo_models import request_photo_model_training
@@ -18,6 +18,7 @@ from .uploads import add_source_photo, normalise_upload, save_source_photo
 
 __all__ = [
     "bulk",
+    "scene_sets",
     "JobCancelled",
     "JobError",
     "TooManyActiveJobs",

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from ..conf import settings
 from ..models import BulkOperation, Job
@@ -57,18 +58,50 @@ def request_bulk_generation(
             {"seed": f"Seed plus {seeds_needed} (products × count) must stay below 2**31; use a seed up to "
                      f"{SEED_MAX - seeds_needed + 1}."}
         )
+    return _store(BulkOperation.Operation.GENERATE, {"count": count, "seed": seed, "kind": kind}, product_ids, user)
+
+
+def _store(kind: str, parameters: dict, product_ids: list[int], user) -> BulkOperation:
+    """Store the operation, refusing a user at the cap, and send its expansion once the transaction commits."""
     with transaction.atomic():
         _check_active_operations(user)
         operation = BulkOperation.objects.create(
-            operation=BulkOperation.Operation.GENERATE,
-            parameters={"count": count, "seed": seed, "kind": kind},
-            product_ids=product_ids,
-            total=len(product_ids),
+            operation=kind, parameters=parameters, product_ids=product_ids, total=len(product_ids),
             requested_by=user if user is not None and user.is_authenticated else None,
         )
         operation_id = operation.pk
         transaction.on_commit(lambda: send_expansion(operation_id))
     return operation
+
+
+def request_bulk_edit(products: QuerySet, operation: str, *, options: dict | None = None, user=None) -> BulkOperation:
+    """Store a bulk operation running the photo operation ``operation`` with ``options`` on each product's
+    primary photo, expanded in the background as ``request_bulk_generation`` is. The options are validated
+    here, once, by the operation's serializer. An operation with a ``seed`` option and ``variants`` gives
+    product *i* the seeds after product *i - 1*'s, as generation does; a product without a photo gets a
+    job that fails saying so (its summary counts it)."""
+    from . import operations
+
+    op = operations.get(operation)
+    if op.takes_mask and (options or {}).get("mask"):
+        raise ValidationError({"mask": _("A bulk operation takes no painted mask: it runs the same options on every product.")})
+    cleaned = op.clean(dict(options or {}))
+    product_ids = list(products.order_by("pk").values_list("pk", flat=True).distinct())
+    if not product_ids:
+        raise ValidationError({"products": _("No products selected.")})
+    return _store(BulkOperation.Operation.EDIT, {"operation": op.name, "options": cleaned}, product_ids, user)
+
+
+def _job_for(operation: BulkOperation, index: int) -> tuple[str, dict]:
+    """(Job kind, parameters) of the job of product ``index`` of the selection."""
+    params = operation.parameters
+    if operation.operation == BulkOperation.Operation.EDIT:
+        options = dict(params["options"])
+        if "seed" in options:
+            options["seed"] = int(options["seed"]) + index * int(options.get("variants", 1))
+        return Job.Kind.EDIT, {"operation": params["operation"], "options": options, "source": {"type": "product"}}
+    count, seed = int(params["count"]), int(params["seed"])
+    return Job.Kind.GENERATE, {"count": count, "seed": seed + index * count, "kind": params["kind"]}
 
 
 def _check_active_operations(user) -> None:
@@ -118,18 +151,17 @@ def _expand_chunk(operation_id: int) -> tuple[list[int], bool]:
             return [], False
         chunk = operation.product_ids[start : start + settings.BULK_CHUNK_SIZE]
         existing = set(product_model().objects.filter(pk__in=chunk).values_list("pk", flat=True))
-        params = operation.parameters
-        count, seed = int(params["count"]), int(params["seed"])
         jobs = Job.objects.bulk_create(
             Job(
-                kind=Job.Kind.GENERATE,
+                kind=kind,
                 product_id=product_id,
                 bulk=operation,
                 requested_by_id=operation.requested_by_id,
-                parameters={"count": count, "seed": seed + (start + offset) * count, "kind": params["kind"]},
+                parameters=parameters,
             )
             for offset, product_id in enumerate(chunk)
             if product_id in existing
+            for kind, parameters in [_job_for(operation, start + offset)]
         )
         operation.expanded = start + len(chunk)
         operation.skipped += len(chunk) - len(jobs)

@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..conf import settings
-from ..models import GeneratedImage, Job, ModelVersion, SourcePhoto, imagegen_storage
+from ..models import GeneratedImage, Job, ModelVersion, ScenePhoto, SourcePhoto, imagegen_storage
 from . import masks
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ FILE_FIELDS = {
     GeneratedImage: ("image",),
     ModelVersion: ("checkpoint", "sample_grid", "loss_curve", "copy_reference", "near_copy_sheet"),
     SourcePhoto: ("image",),
+    ScenePhoto: ("image",),
 }
 # An unreferenced file younger than this may belong to a job that is saving its results right now (files
 # are written before their rows commit), whatever --older-than says.

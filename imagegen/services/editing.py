@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model
 
 from ..conf import settings
-from ..models import GeneratedImage, Job, ModelVersion, SourcePhoto, imagegen_storage
+from ..models import GeneratedImage, Job, SourcePhoto, imagegen_storage
 from . import masks, operations
+from .model_registry import active_version, load_sampler
 from .model_runner import ModelRunner
 from .files import atomic_files, png_file
 from ..jobcore.creating import create_job
@@ -113,8 +114,18 @@ def source_url(image: GeneratedImage) -> str | None:
     return storage.url(name) if name == image.source_image else None
 
 
-def _active_version(kind: str) -> ModelVersion | None:
-    return ModelVersion.objects.filter(kind=kind, is_active=True).order_by("-created_at", "-id").first()
+class JobModels:
+    """What an operation's ``load_models`` may ask for in the job: the serving version of a model kind (a scene
+    set's generator with ``scene_set``) and that version loaded, (None, None) when none is active."""
+
+    def active(self, kind: str, *, scene_set=None):
+        version = active_version(kind, scene_set=scene_set)
+        return version, (None if version is None else load_sampler(version))
+
+
+def prepared_options(op, options: dict, read_photo=None) -> dict:
+    """The stored options made ready for ``apply`` in the job: the models ``load_models`` loads, then ``prepare``."""
+    return op.prepare({**options, **op.load_models(options, JobModels())}, read_photo or read_primary_photo)
 
 
 @register
@@ -128,8 +139,6 @@ class EditRunner(ModelRunner):
 
 def edit_photo(job: Job, progress) -> None:
     """Apply the job's operation to its product's photo and store the result as a new image."""
-    from .model_registry import load_sampler
-
     if job.product_id is None:
         raise JobError("The product of this job no longer exists.")
     if job.images.exists():
@@ -144,7 +153,7 @@ def edit_photo(job: Job, progress) -> None:
     photo = read_photo(storage, name)
     version, model = None, None
     if op.model_kind:
-        version = _active_version(op.model_kind)
+        version = active_version(op.model_kind)
         if version is None and not op.model_optional:
             raise JobError(
                 f"{op.label} needs a trained {op.model_kind} model and none is active yet. Select some products "
@@ -154,27 +163,33 @@ def edit_photo(job: Job, progress) -> None:
             progress(15, f"Loading {version}")
             model = load_sampler(version)
     progress(30, f"{op.label}: {photo.width}×{photo.height}")
-    result = op.apply(photo, op.prepare(options, read_primary_photo), model)
+    prepared = prepared_options(op, options)
+    results = op.results(photo, prepared, model)
     progress(85, "Saving the result")
-    xmp = edited_image_xmp(operation=str(op.label), details=op.describe(options), source=name, model_version=version)
+    xmp = edited_image_xmp(operation=str(op.label), details=op.describe(options), source=name, model_version=version,
+                           other_versions=op.versions_used(prepared))
     with atomic_files() as files:
-        row = GeneratedImage(
-            product=job.product,
-            kind=op.result_kind,
-            model_version=version,
-            job=job,
-            seed=0,
-            width=result.width,
-            height=result.height,
-            source_image=name[:255],
-            parameters={"operation": op.name, "options": options, "source": source},
-            review_state=settings.DEFAULT_REVIEW_STATE,
-        )
-        files.save(row.image, "edited.png", png_file(result, xmp))
+        rows = []
+        for seed, result in results:
+            row = GeneratedImage(
+                product=job.product,
+                kind=op.result_kind,
+                model_version=version,
+                job=job,
+                seed=seed,
+                width=result.width,
+                height=result.height,
+                source_image=name[:255],
+                parameters={"operation": op.name, "options": options, "source": source, **result.info.get("imagegen", {})},
+                review_state=settings.DEFAULT_REVIEW_STATE,
+            )
+            files.save(row.image, "edited.png", png_file(result, xmp))
+            rows.append(row)
         # A stalled attempt taken over, or a job cancelled meanwhile, keeps no result (its file goes too).
         with storing_results(job.pk, progress.attempt):
-            row.save()
-            # Receivers may add rows of their own, or refuse the result with a JobError (rolled back).
-            edited_image_stored.send(sender=GeneratedImage, job=job, image=row)
-    logger.info("job %s: %s of %s stored as image %s", job.pk, op.name, name, row.pk)
+            for row in rows:
+                row.save()
+                # Receivers may add rows of their own, or refuse the result with a JobError (rolled back).
+                edited_image_stored.send(sender=GeneratedImage, job=job, image=row)
+    logger.info("job %s: %s of %s stored as image(s) %s", job.pk, op.name, name, [row.pk for row in rows])
 

@@ -72,12 +72,15 @@ def version_for(kind: str, category: str) -> ModelVersion | None:
 @transaction.atomic
 def activate(version: ModelVersion) -> list[int]:
     """Make ``version`` active; active versions of the same kind whose categories it covers are
-    retired (all of them for a photo model, which serves the whole catalogue). Returns the ids retired."""
+    retired (all of them for a photo model, which serves the whole catalogue; those of its scene set for a
+    scene generator). Returns the ids retired."""
     covered = set(version.categories)
     whole_catalogue = is_photo_model(version.kind)
+    # A scene generator serves its scene set only: it retires that set's other versions.
+    rivals = ModelVersion.objects.select_for_update().filter(kind=version.kind, is_active=True, scene_set=version.scene_set_id)
     retired = [
         other.pk
-        for other in ModelVersion.objects.select_for_update().filter(kind=version.kind, is_active=True)
+        for other in rivals
         if other.pk != version.pk and (whole_catalogue or set(other.categories) <= covered)
     ]
     ModelVersion.objects.filter(pk__in=retired).update(is_active=False)
@@ -91,6 +94,17 @@ def activate(version: ModelVersion) -> list[int]:
 def deactivate(version: ModelVersion) -> None:
     ModelVersion.objects.filter(pk=version.pk).update(is_active=False)
     version.is_active = False
+
+
+def active_version(kind: str, *, scene_set=None) -> ModelVersion | None:
+    """The serving version of a photo model kind (the one activated last), or of a scene set's generator."""
+    return ModelVersion.objects.filter(kind=kind, is_active=True, scene_set=scene_set).order_by(*SERVING_ORDER).first()
+
+
+def active_model(kind: str, *, scene_set=None):
+    """``active_version``'s loaded model, or None when none is active."""
+    version = active_version(kind, scene_set=scene_set)
+    return None if version is None else load_sampler(version)
 
 
 def inference_options():

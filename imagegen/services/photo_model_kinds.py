@@ -4,6 +4,7 @@ registry's, reached through the backend."""
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from .operations import all_operations
 
@@ -22,5 +23,18 @@ def photo_models() -> dict[str, PhotoModel]:
     return kinds
 
 
+# Models trained per scene set, not on products (``services.scene_sets``); loaded and activated like photo models.
+SCENE_SET_MODELS: dict[str, PhotoModel] = {"scenes": PhotoModel(_("Scene generator"))}
+
+
+def trainable_models() -> dict[str, PhotoModel]:
+    """Every photo model kind a training job may train: the operations' and the scene sets'."""
+    return {**photo_models(), **SCENE_SET_MODELS}
+
+
 def is_photo_model(kind: str) -> bool:
-    return kind in photo_models()
+    return kind in photo_models() or kind in SCENE_SET_MODELS
+
+
+def is_scene_set_model(kind: str) -> bool:
+    return kind in SCENE_SET_MODELS

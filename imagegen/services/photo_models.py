@@ -25,9 +25,10 @@ from ..jobcore.seeds import validate_seed
 from ..jobcore.states import storing_results
 from .files import atomic_files
 from .model_registry import activate
-from .photo_model_kinds import photo_models
+from .photo_model_kinds import is_scene_set_model, photo_models, trainable_models
+from .photo_reading import read_product_photo
 from .products import product_photos
-from .uploads import decode_photo
+from .scene_sets import training_backdrops
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +67,10 @@ def read_photos(product_ids: list[int]) -> tuple[list, list[str], list[str]]:
     """(decoded photos, their categories, "name: reason" of the unreadable ones), under the upload rules."""
     photos, categories, skipped = [], [], []
     for photo in product_photos(product_ids):
-        try:
-            with photo.open() as fh:
-                image, _ = decode_photo(fh.read())
-        except ValidationError as exc:
-            skipped.append(f"{photo.name}: {' '.join(exc.messages)}")
+        image, reason = read_product_photo(photo, MAX_SIDE)
+        if image is None:
+            skipped.append(reason)
             continue
-        except OSError as exc:
-            skipped.append(f"{photo.name}: {exc}")
-            continue
-        if max(image.size) > MAX_SIDE:
-            image.thumbnail((MAX_SIDE, MAX_SIDE))
         photos.append(image)
         categories.append(photo.category)
     return photos, categories, skipped
@@ -87,20 +81,34 @@ HELD_OUT_SHARE = 0.1
 MIN_HELD_OUT = 2
 
 
-def hold_out(photos: list, seed: int) -> tuple[list, list]:
-    """(photos to train on, photos to validate on): a seeded ~10% drawn out when at least
-    IMAGEGEN_MIN_TRAINING_IMAGES remain to train on, else none."""
+def hold_out(photos: list, seed: int, keep: int | None = None) -> tuple[list, list]:
+    """(photos to train on, photos to validate on): a seeded ~10% drawn out when at least ``keep``
+    (IMAGEGEN_MIN_TRAINING_IMAGES) remain to train on, else none."""
     count = max(MIN_HELD_OUT, round(len(photos) * HELD_OUT_SHARE))
-    if len(photos) - count < settings.MIN_TRAINING_IMAGES:
+    if len(photos) - count < (settings.MIN_TRAINING_IMAGES if keep is None else keep):
         return photos, []
     held = set(random.Random(seed).sample(range(len(photos)), count))
     return [p for i, p in enumerate(photos) if i not in held], [p for i, p in enumerate(photos) if i in held]
 
 
-def _activation(validation: dict | None) -> tuple[bool, str]:
+def _activation(validation: dict | None, copies: dict | None = None, quality: dict | None = None) -> tuple[bool, str]:
     policy = settings.AUTO_ACTIVATE
     if policy in ("always", "never"):
         return policy == "always", f"IMAGEGEN_AUTO_ACTIVATE is {policy!r}"
+    if copies is not None:
+        rates = (f"{copies['generated_flagged']} of {copies['generated_total']} samples near copies of training "
+                 f"backdrops, against {copies['held_out_flagged']} of {copies['held_out_total']} held-out backdrops "
+                 f"(p = {copies['p_value']:.3g})")
+        if copies["significant"]:
+            return False, f"it copies its training backdrops: {rates}; train on more backdrops"
+        if not quality["beats_studio"]:
+            return False, (
+                f"its backdrops are further from the scene set's photos than a plain studio sweep is ({quality['measure']}: "
+                f"{quality['generator']} against {quality['studio_sweep']}); train it longer. Until then the set's own "
+                "photos are its backdrops"
+            )
+        return True, (f"its backdrops beat a studio sweep ({quality['generator']} against {quality['studio_sweep']}) and "
+                      f"no more are near copies than real backdrops: {rates}")
     if validation is None:
         # Not a generator: there is no FID to gate on, so "if-better" activates it like "always".
         return True, "no validation for this kind, or too few photos to hold some out"
@@ -113,14 +121,27 @@ def _activation(validation: dict | None) -> tuple[bool, str]:
     return True, f"on {validation['photos']} held-out photos it improves them by {gain:.2f} dB on average"
 
 
+def model_options(params: dict) -> dict:
+    """What a kind's training data is prepared with (mlcore's ``prepare`` options), from the job's parameters."""
+    if is_scene_set_model(params["kind"]):
+        return {"image_size": params.get("image_size") or settings.SCENE_IMAGE_SIZE}
+    return {}
+
+
 def train_photo_model(job: Job, progress: ProgressReporter) -> None:
     """A training job of a photo model (``services.training.train_job`` hands it over)."""
     if job.model_version_id:
         return
     params = job.parameters
-    spec = photo_models()[params["kind"]]
-    progress(1, "Reading the photos")
-    photos, categories, skipped = read_photos(params["product_ids"])
+    spec = trainable_models()[params["kind"]]
+    scene_set = None
+    if params.get("scene_set") is not None:
+        progress(1, _("Reading the scene set's backdrops"))
+        scene_set, photos = training_backdrops(params["scene_set"], progress)
+        categories, skipped = [], []
+    else:
+        progress(1, "Reading the photos")
+        photos, categories, skipped = read_photos(params["product_ids"])
     if len(photos) < settings.MIN_TRAINING_IMAGES:
         raise JobError(
             f"Only {len(photos)} readable photos in the selection; at least {settings.MIN_TRAINING_IMAGES} are needed "
@@ -136,12 +157,15 @@ def train_photo_model(job: Job, progress: ProgressReporter) -> None:
     held_out = []
     if backend.validates(params["kind"]):
         photos, held_out = hold_out(photos, params["seed"])
+    elif scene_set is not None:
+        # Backdrops it never sees: the reference rate of the near-copy test.
+        photos, held_out = hold_out(photos, params["seed"], keep=settings.SCENE_MIN_PHOTOS)
     max_seconds = params["max_minutes"] * 60 if params.get("max_minutes") else None
     try:
         trainer = backend.fit_photo_model(
             params["kind"], photos, batch_size=params["batch_size"], seed=params["seed"],
             device=backend.resolve_device(settings.DEVICE), steps=params["steps"], max_seconds=max_seconds,
-            callback=on_step,
+            callback=on_step, options=model_options(params),
         )
     except UnusablePhotos as exc:
         raise JobError(_("The photos cannot teach the %(model)s: %(reason)s") % {
@@ -151,24 +175,35 @@ def train_photo_model(job: Job, progress: ProgressReporter) -> None:
     checkpoint = BytesIO()
     trainer.save(checkpoint)
     curve = backend.loss_curve(trainer.history)
-    validation = None
-    if held_out:
+    validation = copies = quality = grid = None
+    if scene_set is not None:
+        progress(94, _("Checking its backdrops against the scene set's photos"))
+        copies, quality, grid = backend.check_scene_generator(
+            checkpoint.getvalue(), photos, held_out, seed=params["seed"], percentile=settings.NEAR_COPY_PERCENTILE,
+            alpha=settings.NEAR_COPY_ALPHA,
+        )
+    elif held_out:
         progress(94, f"Validating on {len(held_out)} held-out photos")
         validation = backend.validate_photo_model(params["kind"], checkpoint.getvalue(), held_out, params["seed"])
-    activate_it, reason = _activation(validation)
+    activate_it, reason = _activation(validation, copies, quality)
     with atomic_files() as files:
         version = ModelVersion(
             kind=params["kind"],
             config=trainer.config.to_dict(),
             metrics={"steps": trainer.step, "seconds": round(time.monotonic() - started, 1), "skipped_photos": len(skipped),
-                     "batch_size": trainer.batch_size, "validation": validation, "activation": reason},
+                     "batch_size": trainer.batch_size, "validation": validation, "activation": reason,
+                     **({"near_copies": copies, "quality": quality, "held_out_backdrops": len(held_out)}
+                        if copies is not None else {})},
             image_count=len(photos),
             categories=sorted(set(categories)),
             product_ids=list(params["product_ids"]),
             package_version=backend.version,
+            scene_set=scene_set,
         )
         files.save(version.checkpoint, "model.pt", ContentFile(checkpoint.getvalue()))
         files.save(version.loss_curve, "loss_curve.png", ContentFile(curve))
+        if grid is not None:
+            files.save(version.sample_grid, "sample_grid.png", ContentFile(grid))
         # A stalled attempt taken over, or a job cancelled meanwhile, registers nothing (its files go too).
         with storing_results(job.pk, progress.attempt) as done:
             version.save()

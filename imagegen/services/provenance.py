@@ -53,12 +53,19 @@ def generated_image_xmp(*, model_version, seed: int) -> str:
 COMPOSITE = IPTC_SOURCE_TYPES + "composite"
 
 
-def edited_image_xmp(*, operation: str, details: str, source: str, model_version=None) -> str:
+def edited_image_xmp(*, operation: str, details: str, source: str, model_version=None, other_versions=()) -> str:
     """XMP of a real photo edited by ``operation``: composite with trained algorithmic media when a model
-    trained on the shop's photos took part, a plain composite when only classical processing did."""
-    by = f" with model version {model_version.pk} ({model_version})" if model_version is not None else ""
+    trained on the shop's photos took part (``model_version``, or the ids ``other_versions``: a scene's
+    backdrop generator, say), a plain composite when only classical processing did."""
+    ids = [v for v in ([model_version.pk] if model_version is not None else []) + list(other_versions) if v is not None]
+    by = ""
+    if model_version is not None:
+        by = f" with model version {model_version.pk} ({model_version})"
+    extra = [v for v in ids if model_version is None or v != model_version.pk]
+    if extra:
+        by += f" and model version(s) {', '.join(map(str, extra))}" if by else f" with model version(s) {', '.join(map(str, extra))}"
     return xmp_packet(
-        source_type=EDITED if model_version is not None else COMPOSITE,
+        source_type=EDITED if ids else COMPOSITE,
         creator_tool=f"imagegen {get_backend().version}",
         description=f"{operation} ({details}) of the photo {source}{by}.",
     )

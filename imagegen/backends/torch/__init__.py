@@ -52,6 +52,15 @@ class TorchBackend(LightMixin):
     find_backdrop_specks = _In("operations")
     brand_look_of = _In("operations")
 
+    # Product scenes: composition, backdrops (scenes.py)
+    compose_product_scene = _In("scenes")
+    product_mask = _In("scenes")
+    check_scene_generator = _In("scenes")
+    photo_backdrop = _In("scenes")
+    empty_backdrop = _In("scenes")
+    studio_backdrop = _In("scenes")
+    scene_backdrop = _In("scenes")
+
     # Shoppers' taste for the storefront (taste.py)
     taste_features = _In("taste")
     mean_tastes = _In("taste")

@@ -14,12 +14,13 @@ def _spec(kind: str) -> KindSpec:
     return get_kind(MLCORE_NAMES.get(kind, kind))
 
 
-def fit_photo_model(kind: str, photos: list, *, batch_size: int, seed: int, device: str, steps: int, max_seconds, callback):
+def fit_photo_model(kind: str, photos: list, *, batch_size: int, seed: int, device: str, steps: int, max_seconds, callback,
+                    options: dict | None = None):
     """Train photo model ``kind`` on ``photos``; returns the trainer (``save``, ``config``, ``step``, ``history``,
-    ``batch_size``). ``UnusablePhotos`` when the photos cannot teach it (too small, no plain backdrop ...)."""
+    ``batch_size``); ``options`` go to the kind's ``prepare``. ``UnusablePhotos`` when the photos cannot teach it (too small, no plain backdrop ...)."""
     spec = _spec(kind)
     try:
-        config, data = spec.prepare(photos)
+        config, data = spec.prepare(photos, **(options or {}))
     except ValueError as exc:
         raise UnusablePhotos(str(exc)) from exc
     trainer = spec.trainer(config, *data, batch_size=batch_size, seed=seed, device=device)

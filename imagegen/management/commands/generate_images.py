@@ -1,13 +1,10 @@
 """manage.py generate_images: generate images for products, here or on the Celery workers."""
-from collections import Counter
-
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from imagegen import services
 from imagegen.conf import settings
-from imagegen.models import Job
+from imagegen.management.running import run_and_report
 from imagegen.services.products import select_products
 
 
@@ -44,12 +41,4 @@ class Command(BaseCommand):
         if opts["queue"]:
             self.stdout.write(self.style.SUCCESS(f"Queued {len(jobs)} generate jobs."))
             return
-        finished = [services.execute(job.pk) for job in tqdm(jobs, desc="generate_images", unit="product", disable=None)]
-        states = Counter(job.state for job in finished)
-        summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
-        self.stdout.write(self.style.SUCCESS(f"{len(jobs)} generate jobs: {summary}."))
-        for job in [j for j in finished if j.state == Job.State.FAILED][:10]:
-            self.stdout.write(self.style.WARNING(f"Job #{job.pk} (product {job.product_id}) failed: {job.error}"))
-        if not states.get(Job.State.SUCCEEDED):
-            # Asked for images and made none: that is a failure, whatever else went right.
-            raise CommandError(f"No generate job succeeded ({summary}); no image was made.")
+        run_and_report(self, jobs, what="generate", name="generate_images")

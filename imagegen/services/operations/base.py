@@ -58,9 +58,25 @@ class Operation:
         ``options``; ``model`` is the loaded active version of ``model_kind``, or None. Runs in the job."""
         raise NotImplementedError
 
+    def results(self, photo: Image.Image, options: dict, model: Any) -> list[tuple[int, Image.Image]]:
+        """Every (seed, image) the job stores: ``apply``'s one result by default; an operation that makes
+        variants (scenes) returns one per seed. A result's ``info["imagegen"]`` (plain JSON) goes into its
+        image's parameters, for what the options alone do not say (model versions used, measurements)."""
+        return [(0, self.apply(photo, options, model))]
+
+    def versions_used(self, prepared: dict) -> list[int]:
+        """Ids of the model versions besides ``model_kind``'s that ``prepare`` loaded (for the provenance)."""
+        return []
+
     def describe(self, options: dict) -> str:
         """The options in words, for the result's provenance."""
         return str(self.label)
+
+    def load_models(self, options: dict, models) -> dict:
+        """In the job, before ``prepare``: options to add, holding models besides ``model_kind``'s (a scene
+        set's generator, say). ``models.active(kind, scene_set=None)`` is (serving version, loaded model), or
+        (None, None). The keys it adds start with "_": they are never stored."""
+        return {}
 
     def prepare(self, options: dict, read_photo: Callable[[Model], Image.Image]) -> dict:
         """In the job, before ``apply``: turns stored options into what ``apply`` needs (e.g. reference photos

@@ -8,7 +8,7 @@
 """
 from ...conf import settings
 from .ab_report import report as ab_report
-from .personalize import request_variants
+from .personalize import request_scene_variants, request_variants
 from .shoppers import flush_events, opt_out, purge_events, record_events
 from .taste import assign_new_shoppers, refresh_segments
 
@@ -21,6 +21,7 @@ __all__ = [
     "purge_events",
     "record_events",
     "refresh_segments",
+    "request_scene_variants",
     "request_variants",
 ]
 

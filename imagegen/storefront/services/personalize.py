@@ -91,3 +91,44 @@ def request_variants(
             ids = [job.pk for job in created]
             transaction.on_commit(lambda: send_batches(ids))
     return created
+
+
+SCENE_OPERATION = "scene"
+
+
+def request_scene_variants(
+    scene_set, products: QuerySet | None = None, segments: QuerySet | None = None, *, variants: int = 1, seed: int = 0,
+    user=None, send: bool = True,
+) -> list[Job]:
+    """Queue variants that put each product in ``scene_set``'s scenes for each segment (a segment's scene
+    variant, which the A/B test then compares with the original photo and the segment's other variants).
+    Products that already have a variant of this set for the segment (made from their current photo) or a
+    pending job for it are skipped; ``ValidationError`` for bad options (nothing is queued)."""
+    products = product_model().objects.all() if products is None else products
+    segments = Segment.objects.all() if segments is None else segments
+    operation = operations.get(SCENE_OPERATION)
+    options = operation.clean({"scene_set": scene_set.pk, "variants": variants, "seed": seed})
+    requested_by = user if user is not None and user.is_authenticated else None
+    photos = {pk: name for pk, name in products.values_list("pk", settings.PRODUCT_IMAGE_FIELD) if name}
+    jobs: list[Job] = []
+    with transaction.atomic():
+        for segment in segments:
+            made = set(GeneratedImage.objects.filter(
+                storefront_variant__segment=segment, product_id__in=list(photos), parameters__scene_set=scene_set.pk,
+            ).values_list("product_id", "source_image"))
+            pending = set(Job.objects.filter(
+                product_id__in=list(photos), kind=Job.Kind.EDIT, state__in=[Job.State.QUEUED, Job.State.RUNNING],
+                parameters__segment=segment.pk, parameters__options__scene_set=scene_set.pk,
+            ).values_list("product_id", flat=True))
+            jobs += [
+                Job(kind=Job.Kind.EDIT, product_id=product_id, requested_by=requested_by,
+                    parameters={"operation": operation.name, "options": options, "source": {"type": "product"},
+                                "segment": segment.pk})
+                for product_id, photo in photos.items()
+                if (product_id, photo[:255]) not in made and product_id not in pending
+            ]
+        created = Job.objects.bulk_create(jobs)
+        if send and created:
+            ids = [job.pk for job in created]
+            transaction.on_commit(lambda: send_batches(ids))
+    return created

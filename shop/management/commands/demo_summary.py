@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from rest_framework.authtoken.models import Token
 
+from imagegen.conf import settings as imagegen_settings
 from imagegen.models import GeneratedImage, Job, ModelVersion
 from imagegen.services.model_registry import SERVING_ORDER
 from shop.models import Product
@@ -26,8 +27,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         base = "http://127.0.0.1:8000"
-        version = ModelVersion.objects.filter(is_active=True).exclude(kind="features").order_by(*SERVING_ORDER).first()
-        latest = ModelVersion.objects.exclude(kind="features").order_by("-created_at", "-id").first()
+        generators = ModelVersion.objects.filter(kind__in=imagegen_settings.KINDS)
+        version = generators.filter(is_active=True).order_by(*SERVING_ORDER).first()
+        latest = generators.order_by("-created_at", "-id").first()
+        scenes = GeneratedImage.objects.filter(kind="scene")
         images = GeneratedImage.objects.filter(kind=GeneratedImage.Kind.GENERATED)
         if version is None:
             why = (latest.metrics.get("activation") if latest else None) or "no generator was trained"
@@ -52,6 +55,7 @@ class Command(BaseCommand):
             f"  sample grid: {grid}" + ("" if grid.exists() else " (missing)"),
             "  a few generated images:",
             *(f"    {self._path(image)}" for image in images.order_by("pk")[:SHOWN_FILES]),
+            *self._scenes(scenes),
             "",
             "Start the server:   .venv/bin/python manage.py runserver   (or: make serve)",
             f"Admin (admin/admin): {base}/admin/",
@@ -65,6 +69,18 @@ class Command(BaseCommand):
             lines.append(f"API (storefront: approved only): curl {base}/api/products/{example.pk}/images/")
         lines.append(f"API docs: {base}/api/docs/")
         self.stdout.write("\n".join(lines))
+
+    def _scenes(self, scenes) -> list[str]:
+        """The products put in scenes learned from the catalogue's own backdrops."""
+        if not scenes.exists():
+            return ["  product scenes: none made"]
+        generator = ModelVersion.objects.filter(kind="scenes", is_active=True).order_by(*SERVING_ORDER).first()
+        lines = [f"  product scenes: {scenes.count()} images of {scenes.values('product').distinct().count()} products"]
+        if generator is not None:
+            lines.append(f"    scene generator: {generator} on {generator.image_count} backdrops of the scene set "
+                         f"“{generator.scene_set}”, {generator.metrics.get('steps', '?')} steps")
+        lines += [f"    {self._path(image)}" for image in scenes.order_by("pk")[:SHOWN_FILES]]
+        return lines
 
     @staticmethod
     def _path(image: GeneratedImage) -> str:

@@ -1,0 +1,165 @@
+"""Product scenes (``services.operations.scene``, ``services.scene_sets``): the product cut out with a soft
+matte and composed on a backdrop (drawn by a set's scene generator or the studio sweep) with shadows and
+harmonised colour (``mlcore.scenes``), and empty backdrops made from product photos.
+
+The backend imports this module when one of these is first asked for.
+"""
+from functools import partial
+from io import BytesIO
+
+import torch
+from mlcore.background.classical import border_matte
+from mlcore.background.images import mask_to_image, prepare
+from mlcore.background.textures import studio_sweep
+from mlcore.scenes import Layout, Lighting, compose_scene, soft_matte
+from mlcore.cielab import srgb_to_lab
+from mlcore.metrics.copy_gate import rate_test
+from mlcore.metrics.distribution import frechet_distance
+from mlcore.metrics.memorization import pixel_near_copies
+from mlcore.plots import save_sample_grid
+from mlcore.scenegen.sampler import SceneGenerator
+from mlcore.scenes.backdrops import empty_backdrop as _empty_backdrop
+from PIL import Image, ImageOps
+
+
+# ΔE units kept back from the harmonisation budget for rounding the composite to 8 bits (bench/scenes.py saw 2 of
+# 34 million product pixels at 8.27 with the whole budget of 8 used in float).
+ROUNDING_MARGIN = 0.5
+
+
+def product_mask(photo: Image.Image, segmenter) -> Image.Image:
+    """The product's mask ("L"): by ``segmenter``, or without one by the classical border model, which is
+    used only where its verdict says it can judge the photo (a plain backdrop): a wrong cut-out would put
+    pieces of the old backdrop, or half a product, into the scene. A ValueError says why there is none."""
+    if segmenter is not None:
+        mask = segmenter.mask(photo)
+    else:
+        rgb, own_alpha = prepare(photo)
+        if own_alpha is not None:
+            mask = own_alpha
+        else:
+            matte = border_matte(rgb)
+            if not matte.confident:
+                raise ValueError(
+                    "without a trained background cut-out model only photos on a plain backdrop can be cut out, "
+                    f"and this one is not ({'; '.join(matte.reasons)}); train the cut-out model on your photos"
+                )
+            mask = mask_to_image(matte.alpha)
+    if mask.getbbox() is None:
+        raise ValueError("no product found in the photo")
+    return mask
+
+
+def empty_backdrop(photo: Image.Image, segmenter, inpainter) -> Image.Image:
+    """``photo`` with its product (``product_mask``) removed and the hole filled (by ``inpainter`` when given,
+    else classically). A ValueError when the product cannot be cut out."""
+    return _empty_backdrop(photo, product_mask(photo, segmenter), inpainter)
+
+
+def studio_backdrop(colour: tuple[int, int, int], size: tuple[int, int], seed: int) -> Image.Image:
+    """A studio sweep (wall bending into the floor) in ``colour``, ``size`` (width, height), grain from ``seed``."""
+    width, height = size
+    pixels = studio_sweep(torch.tensor(colour) / 255.0, height, width, torch.Generator().manual_seed(seed))
+    array = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return Image.fromarray(array, "RGB")
+
+
+def scene_backdrop(generator, seed: int) -> Image.Image:
+    """One backdrop of a scene generator at its native size, from ``seed``."""
+    return generator.backdrops(1, seed)[0]
+
+
+def compose_product_scene(
+    photo: Image.Image, segmenter, backdrop, *, layout: dict, lighting: dict | None, harmoniser=None,
+    max_delta_e: float = 8.0, depth_of_field: float = 1.0, seed: int = 0, min_long_side: int = 1024,
+) -> tuple[Image.Image, dict]:
+    """(the composite, what was done): ``photo``'s product, cut out (``product_mask``) with a soft matte, on ``backdrop`` (a PIL image, or "white"), placed by ``layout`` (``Layout``'s
+    fields), lit by ``lighting`` (``Lighting``'s fields; None: no shadow) and harmonised by ``harmoniser``
+    within ``max_delta_e``. A ValueError when nothing is cut out or an option is out of range."""
+    matte = soft_matte(photo, product_mask(photo, segmenter))
+    harmonise = None
+    if harmoniser is not None and max_delta_e > ROUNDING_MARGIN:
+        # The budget holds in float; the composite's 8-bit rounding may add up to about half a ΔE unit.
+        harmonise = partial(harmoniser, max_delta_e=max_delta_e - ROUNDING_MARGIN)
+
+    result = compose_scene(
+        photo, matte, backdrop, layout=Layout(**layout), lighting=Lighting(**lighting) if lighting else None,
+        harmonise=harmonise, seed=seed, depth_of_field=depth_of_field, min_long_side=min_long_side,
+    )
+    return result.image, dict(result.info)
+
+
+def _square_stack(images: list, size: int) -> torch.Tensor:
+    """uint8 N x 3 x size x size of PIL images, centre-cropped square (as the scene generator learns them)."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    return torch.stack([pil_to_tensor(ImageOps.fit(image.convert("RGB"), (size, size), Image.Resampling.LANCZOS))
+                        for image in images])
+
+
+def _layout_features(images: torch.Tensor) -> torch.Tensor:
+    """What a backdrop looks like from afar: its CIELAB colour on a 4 x 4 grid (48 numbers per image), from
+    uint8 or [-1, 1] N x 3 x H x W. No learned part: a scene set has no classes to train a feature extractor on."""
+    x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float().add(1.0).div(2.0)
+    small = torch.nn.functional.adaptive_avg_pool2d(x.clamp(0, 1), 4)
+    return srgb_to_lab(small).flatten(1).double()
+
+
+def _studio_like(reference: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """``count`` studio sweeps in the mean colour of ``reference`` (uint8), the backdrop a shop gets with no model."""
+    colour = reference.float().mean(dim=(0, 2, 3)) / 255.0
+    size = reference.shape[-1]
+    sweeps = [studio_sweep(colour, size, size, torch.Generator().manual_seed(seed + i)) for i in range(count)]
+    return (torch.stack(sweeps).clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def check_scene_generator(checkpoint: bytes, training: list, held_out: list, *, seed: int, samples: int = 64,
+                          percentile: float = 1.0, alpha: float = 0.01) -> tuple[dict, dict, bytes]:
+    """(the near-copy test of a scene generator, its quality against the studio sweep, a PNG grid of samples).
+
+    Near copies: ``samples`` backdrops drawn from ``seed`` are compared, in pixels (32 px thumbnails), with the
+    training backdrops; the threshold is the ``percentile`` of the distances between distinct training
+    backdrops, so real backdrops are flagged too: it fails only when its samples are flagged significantly more
+    often than the ``held_out`` backdrops it never saw (Fisher's exact test, one-sided, at ``alpha``; without
+    held-out ones, a binomial test against the percentile).
+
+    Quality: the Fréchet distance of the samples' colour layouts (``_layout_features``) to the held-out
+    backdrops' (the training ones' when none are held out), against the same distance of studio sweeps in
+    their mean colour: a generator that does not beat the sweep (a collapsed or barely trained one) draws
+    nothing a shop should see, and the scene set falls back on its own photos."""
+    generator = SceneGenerator.from_checkpoint(checkpoint)
+    size = generator.config.image_size
+    reference = _square_stack(training, size)
+    fake = generator.backdrop_tensor(samples, seed)
+    threshold = pixel_near_copies(reference[:1], reference, percentile=percentile).threshold
+    generated = pixel_near_copies(fake, reference, threshold=threshold)
+    flagged_real = 0
+    target = reference
+    if held_out:
+        target = _square_stack(held_out, size)
+        flagged_real = int(pixel_near_copies(target, reference, threshold=threshold).flags.sum())
+    copies = rate_test(int(generated.flags.sum()), samples, flagged_real, len(held_out), alpha=alpha, percentile=percentile)
+    copies.update(check="pixels (32 px thumbnails, mean absolute difference)", threshold=float(threshold))
+    real = _layout_features(target)
+    generator_fd = frechet_distance(real, _layout_features(fake))
+    studio_fd = frechet_distance(real, _layout_features(_studio_like(reference, samples, seed)))
+    quality = {
+        "measure": "Fréchet distance of 4x4 CIELAB colour layouts to the " + ("held-out" if held_out else "training")
+                   + " backdrops",
+        "generator": round(generator_fd, 2), "studio_sweep": round(studio_fd, 2), "beats_studio": generator_fd < studio_fd,
+    }
+    grid = BytesIO()
+    save_sample_grid(fake[:16], grid, nrow=4)
+    return copies, quality, grid.getvalue()
+
+
+def photo_backdrop(photo: Image.Image, seed: int) -> Image.Image:
+    """A backdrop cut from one of a scene set's own photos: a seeded window of 70-100% of its shorter side,
+    mirrored half the time, so consecutive seeds on one photo give different framings."""
+    generator = torch.Generator().manual_seed(seed)
+    rgb = photo.convert("RGB")
+    side = min(rgb.size) * (0.7 + 0.3 * float(torch.rand((), generator=generator)))
+    left = float(torch.rand((), generator=generator)) * (rgb.width - side)
+    top = float(torch.rand((), generator=generator)) * (rgb.height - side)
+    window = rgb.crop((round(left), round(top), round(left + side), round(top + side)))
+    return ImageOps.mirror(window) if float(torch.rand((), generator=generator)) < 0.5 else window
