@@ -101,13 +101,13 @@ def _activation(validation: dict | None, copies: dict | None = None, quality: di
                  f"(p = {copies['p_value']:.3g})")
         if copies["significant"]:
             return False, f"it copies its training backdrops: {rates}; train on more backdrops"
-        if not quality["beats_studio"]:
+        if not quality["passes"]:
             return False, (
-                f"its backdrops are further from the scene set's photos than a plain studio sweep is ({quality['measure']}: "
-                f"{quality['generator']} against {quality['studio_sweep']}); train it longer. Until then the set's own "
-                "photos are its backdrops"
+                f"only {quality['plausible']:.0%} of its backdrops look like the scene set's photos ({quality['measure']}; "
+                f"{quality['needed']:.0%} needed); train it longer or on more photos. Until then the set's own photos "
+                "are its backdrops"
             )
-        return True, (f"its backdrops beat a studio sweep ({quality['generator']} against {quality['studio_sweep']}) and "
+        return True, (f"{quality['plausible']:.0%} of its backdrops look like the scene set's photos and "
                       f"no more are near copies than real backdrops: {rates}")
     if validation is None:
         # Not a generator: there is no FID to gate on, so "if-better" activates it like "always".

@@ -142,7 +142,7 @@ def make_backdrops(scene_set: SceneSet, progress=None) -> int:
     backend = get_backend()
     # The active cut-out and repair models; without them the classical ones (the cut-out only on plain backdrops).
     segmenter, inpainter = active_model("segment"), active_model("inpaint")
-    made = 0
+    made = skipped = 0
     for index, photo in enumerate(todo):
         if progress is not None:
             progress(1 + 3 * index / len(todo), _("Removing the product from photo %(n)d of %(total)d") % {
@@ -154,7 +154,9 @@ def make_backdrops(scene_set: SceneSet, progress=None) -> int:
         try:
             backdrop = backend.empty_backdrop(image, segmenter, inpainter)
         except ValueError as exc:
-            logger.info("scene set %s: no backdrop from %s: %s", scene_set.pk, photo.name, exc)
+            # Without a cut-out model most photos are refused: one line each would bury the summary.
+            logger.debug("scene set %s: no backdrop from %s: %s", scene_set.pk, photo.name, exc)
+            skipped += 1
             continue
         row = ScenePhoto(scene_set=scene_set, width=backdrop.width, height=backdrop.height,
                          origin=ScenePhoto.Origin.BACKDROP, product_id=photo.product_id, source_format="PNG",
@@ -163,6 +165,9 @@ def make_backdrops(scene_set: SceneSet, progress=None) -> int:
             batch.save(row.image, "backdrop.png", files.png_file(backdrop))
             row.save()
         made += 1
+    if skipped:
+        logger.info("scene set %s: %d of %d product photos gave no backdrop (the cut-out could not take them%s)",
+                    scene_set.pk, skipped, len(todo), "" if segmenter else "; train the cut-out model")
     return made
 
 

@@ -14,7 +14,6 @@ from mlcore.background.textures import studio_sweep
 from mlcore.scenes import Layout, Lighting, compose_scene, soft_matte
 from mlcore.cielab import srgb_to_lab
 from mlcore.metrics.copy_gate import rate_test
-from mlcore.metrics.distribution import frechet_distance
 from mlcore.metrics.memorization import pixel_near_copies
 from mlcore.plots import save_sample_grid
 from mlcore.scenegen.sampler import SceneGenerator
@@ -105,17 +104,22 @@ def _layout_features(images: torch.Tensor) -> torch.Tensor:
     return srgb_to_lab(small).flatten(1).double()
 
 
-def _studio_like(reference: torch.Tensor, count: int, seed: int) -> torch.Tensor:
-    """``count`` studio sweeps in the mean colour of ``reference`` (uint8), the backdrop a shop gets with no model."""
-    colour = reference.float().mean(dim=(0, 2, 3)) / 255.0
-    size = reference.shape[-1]
-    sweeps = [studio_sweep(colour, size, size, torch.Generator().manual_seed(seed + i)) for i in range(count)]
-    return (torch.stack(sweeps).clamp(0, 1) * 255).round().to(torch.uint8)
+# Held-out backdrops needed for their own 95th percentile; with fewer, the training backdrops' leave-one-out one.
+MIN_CALIBRATION = 40
+
+
+def _nearest(points: torch.Tensor, reference: torch.Tensor, *, skip_self: bool = False) -> torch.Tensor:
+    """Each point's distance to its nearest reference point (the point itself left out with ``skip_self``)."""
+    distances = torch.cdist(points, reference)
+    if skip_self:
+        distances.fill_diagonal_(float("inf"))
+    return distances.min(dim=1).values
 
 
 def check_scene_generator(checkpoint: bytes, training: list, held_out: list, *, seed: int, samples: int = 64,
-                          percentile: float = 1.0, alpha: float = 0.01) -> tuple[dict, dict, bytes]:
-    """(the near-copy test of a scene generator, its quality against the studio sweep, a PNG grid of samples).
+                          percentile: float = 1.0, alpha: float = 0.01, plausible_share: float = 0.8,
+                          ) -> tuple[dict, dict, bytes]:
+    """(the near-copy test of a scene generator, whether its backdrops look like the set's, a PNG grid of samples).
 
     Near copies: ``samples`` backdrops drawn from ``seed`` are compared, in pixels (32 px thumbnails), with the
     training backdrops; the threshold is the ``percentile`` of the distances between distinct training
@@ -123,10 +127,14 @@ def check_scene_generator(checkpoint: bytes, training: list, held_out: list, *, 
     often than the ``held_out`` backdrops it never saw (Fisher's exact test, one-sided, at ``alpha``; without
     held-out ones, a binomial test against the percentile).
 
-    Quality: the Fréchet distance of the samples' colour layouts (``_layout_features``) to the held-out
-    backdrops' (the training ones' when none are held out), against the same distance of studio sweeps in
-    their mean colour: a generator that does not beat the sweep (a collapsed or barely trained one) draws
-    nothing a shop should see, and the scene set falls back on its own photos."""
+    Plausibility, calibrated on the set's own photos: a backdrop is plausible when its colour layout
+    (``_layout_features``) is as close to a training backdrop as 95% of the held-out backdrops are (without
+    MIN_CALIBRATION held-out ones: as 95% of the training backdrops are to their nearest other one). Real unseen
+    backdrops pass 95% of the time by construction; a generator passes when at least ``plausible_share`` of its
+    samples do. A collapsed or barely trained generator (blotches in colours the set does not have) does not, and
+    the set keeps serving its own photos. Measured on the demo's 121 backdrops: a 279-step generator drawing red
+    blotches (the catalogue's floors are grey, brown and white) had 16% plausible samples against the training
+    radius, 47% against 13 held-out ones (too few for a 95th percentile, hence MIN_CALIBRATION)."""
     generator = SceneGenerator.from_checkpoint(checkpoint)
     size = generator.config.image_size
     reference = _square_stack(training, size)
@@ -134,19 +142,21 @@ def check_scene_generator(checkpoint: bytes, training: list, held_out: list, *, 
     threshold = pixel_near_copies(reference[:1], reference, percentile=percentile).threshold
     generated = pixel_near_copies(fake, reference, threshold=threshold)
     flagged_real = 0
-    target = reference
+    train_features = _layout_features(reference)
+    real_distances = _nearest(train_features, train_features, skip_self=True)
     if held_out:
-        target = _square_stack(held_out, size)
-        flagged_real = int(pixel_near_copies(target, reference, threshold=threshold).flags.sum())
+        unseen = _square_stack(held_out, size)
+        flagged_real = int(pixel_near_copies(unseen, reference, threshold=threshold).flags.sum())
+        if len(held_out) >= MIN_CALIBRATION:
+            real_distances = _nearest(_layout_features(unseen), train_features)
     copies = rate_test(int(generated.flags.sum()), samples, flagged_real, len(held_out), alpha=alpha, percentile=percentile)
     copies.update(check="pixels (32 px thumbnails, mean absolute difference)", threshold=float(threshold))
-    real = _layout_features(target)
-    generator_fd = frechet_distance(real, _layout_features(fake))
-    studio_fd = frechet_distance(real, _layout_features(_studio_like(reference, samples, seed)))
+    radius = float(torch.quantile(real_distances, 0.95))
+    share = float((_nearest(_layout_features(fake), train_features) <= radius).double().mean())
     quality = {
-        "measure": "Fréchet distance of 4x4 CIELAB colour layouts to the " + ("held-out" if held_out else "training")
-                   + " backdrops",
-        "generator": round(generator_fd, 2), "studio_sweep": round(studio_fd, 2), "beats_studio": generator_fd < studio_fd,
+        "measure": "share of samples whose 4x4 CIELAB colour layout is as close to a training backdrop as 95% of the "
+                   + ("held-out" if len(held_out) >= MIN_CALIBRATION else "training") + " backdrops are",
+        "plausible": round(share, 3), "needed": plausible_share, "radius": round(radius, 2), "passes": share >= plausible_share,
     }
     grid = BytesIO()
     save_sample_grid(fake[:16], grid, nrow=4)
