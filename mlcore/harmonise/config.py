@@ -31,7 +31,13 @@ class HarmoniseConfig(PlainConfig):
     the default, see ``objective``) or "l1", ``lab_weight`` adds the mean CIE76 error / 100 to it (mind the
     scale: a squared sRGB error is ~0.003 where a mean ΔE / 100 is ~0.05). Augmentations: ``scene_scale``
     scales the random perturbation of the whole photo (0: none), ``crop`` is the smallest random crop, as a
-    share of the side (1: none).
+    share of the side (1: none). ``pairing`` (see ``objective``): "product" perturbs the product of a (relit)
+    photo, as the issue's benchmark does; "both" lights product and backdrop independently (each kept as shot
+    with probability ``as_shot_p``) and asks for the product under the backdrop's light.
+
+    Defaults measured on the clothing photos (400 train photos, 100 test photos, ``evaluation``): 64 px gives
+    the network what 96 px gives (colour statistics need no detail) at half the cost per step, so twice the
+    steps in a time budget; ~54k parameters.
     """
 
     size: int = 64
@@ -49,6 +55,8 @@ class HarmoniseConfig(PlainConfig):
     lab_weight: float = 0.0
     scene_scale: float = 1.0
     crop: float = 0.6
+    pairing: str = "product"
+    as_shot_p: float = 0.5
     kind: str = KIND
 
     def __post_init__(self) -> None:
@@ -64,13 +72,17 @@ class HarmoniseConfig(PlainConfig):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
                 raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
             setattr(self, key, float(value))
-        for key in ("identity_p", "perturb_scale", "lab_weight", "scene_scale", "crop"):
+        for key in ("identity_p", "perturb_scale", "lab_weight", "scene_scale", "crop", "as_shot_p"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
                 raise ValueError(f"{key} must be a finite number >= 0, got {value!r}")
             setattr(self, key, float(value))
         if self.identity_p > 1:
             raise ValueError(f"identity_p must be in [0, 1], got {self.identity_p}")
+        if self.as_shot_p > 1:
+            raise ValueError(f"as_shot_p must be in [0, 1], got {self.as_shot_p}")
+        if self.pairing not in ("product", "both"):
+            raise ValueError(f"pairing must be 'product' or 'both', got {self.pairing!r}")
         if not 0 < self.crop <= 1:
             raise ValueError(f"crop must be in (0, 1], got {self.crop}")
         if self.loss not in ("l1", "l2"):

@@ -1,11 +1,18 @@
-"""The restoration benchmark of harmonisation: how well a method puts a perturbed product back in harmony.
+"""The restoration benchmark of harmonisation: how well a method puts a product back in harmony with its scene.
 
-Each held-out photo's product (``data.photo_and_alpha``'s mask) is perturbed by one seeded random perturbation
-(``perturb``, at least one step drawn, so no case is trivially unchanged), and a method restores it from the
-composite (perturbed product over the photo's own backdrop). Scores over the product pixels (alpha > 0.5) of
-the restored product against the photo as shot: PSNR (dB, sRGB in [0, 1]) and mean CIE76 ΔE, each averaged
-over the photos. A method is ``(product, alpha, backdrop) -> new product`` (``Harmoniser``'s and
-``classical``'s signature).
+Each held-out photo gets one seeded random perturbation (``perturb``, at least one step drawn, so no case is
+trivially unchanged) and its product mask (``data.photo_and_alpha``), in one of two modes:
+
+* "product" (the issue's benchmark, as training): the product is perturbed, the backdrop is the photo as shot;
+  the target is the photo as shot.
+* "scene": the whole photo is relit by the perturbation, and the product as shot is put back on the relit
+  backdrop; the target is the relit photo's product. This is the use case (a studio product on a scene of
+  another light), and it tells a model that has learnt the relation of product and scene from one that has
+  learnt the catalogue's usual look, which "product" alone rewards as well.
+
+A method restores the product from (product, alpha, backdrop): ``Harmoniser``'s and ``classical``'s signature.
+Scores over the product pixels (alpha > 0.5) of the restored product against the target: PSNR (dB, sRGB in
+[0, 1]) and mean CIE76 ΔE, each averaged over the photos.
 """
 
 from __future__ import annotations
@@ -29,12 +36,14 @@ SIDE = 256
 
 @dataclass
 class Case:
-    """One benchmark photo: the original (3 x H x W), its alpha (H x W), the perturbed product (3 x H x W,
-    straight colour, i.e. the whole photo perturbed) and the perturbation."""
+    """One benchmark photo: the target (3 x H x W), the alpha (H x W), the product to restore and the backdrop
+    it sits on (3 x H x W each; the product in straight colour, i.e. a whole photo), the perturbation and the
+    mask's source."""
 
-    original: torch.Tensor
+    target: torch.Tensor
     alpha: torch.Tensor
-    perturbed: torch.Tensor
+    product: torch.Tensor
+    backdrop: torch.Tensor
     perturbation: Perturbation
     source: str
 
@@ -48,8 +57,13 @@ def _draw(seed: int) -> Perturbation:
             return p
 
 
-def make_cases(photos: Sequence[Image.Image], *, seed: int = 0, side: int = SIDE) -> list[Case]:
+MODES = ("product", "scene")
+
+
+def make_cases(photos: Sequence[Image.Image], *, seed: int = 0, side: int = SIDE, mode: str = "product") -> list[Case]:
     """One ``Case`` per photo (photo i perturbed with seed ``seed + i``), photos shrunk to ``side`` long side."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     cases = []
     for i, photo in enumerate(photos):
         scale = min(1.0, side / max(photo.size))
@@ -57,18 +71,22 @@ def make_cases(photos: Sequence[Image.Image], *, seed: int = 0, side: int = SIDE
             photo = photo.resize((max(1, round(photo.width * scale)), max(1, round(photo.height * scale))), Image.Resampling.BOX)
         original, alpha, source = photo_and_alpha(photo)
         p = _draw(seed + i)
-        cases.append(Case(original, alpha, apply_perturbation(original[None], p)[0], p, source))
+        perturbed = apply_perturbation(original[None], p)[0]
+        if mode == "product":
+            cases.append(Case(original, alpha, perturbed, original, p, source))
+        else:
+            cases.append(Case(perturbed, alpha, original, perturbed, p, source))
     return cases
 
 
 def scores(restored: torch.Tensor, case: Case) -> tuple[float, float]:
-    """(PSNR in dB, mean CIE76) of the restored product against the original over alpha > 0.5."""
+    """(PSNR in dB, mean CIE76) of the restored product against the target over alpha > 0.5."""
     solid = case.alpha > 0.5
     if not bool(solid.any()):
         solid = case.alpha > 0
-    mse = float((restored - case.original).pow(2)[:, solid].mean())
+    mse = float((restored - case.target).pow(2)[:, solid].mean())
     psnr = 10 * math.log10(1.0 / max(mse, 1e-10))
-    return psnr, float(delta_e(restored, case.original)[solid].mean())
+    return psnr, float(delta_e(restored, case.target)[solid].mean())
 
 
 def baselines() -> dict[str, Method]:
@@ -90,9 +108,8 @@ def evaluate(cases: Sequence[Case], methods: dict[str, Method]) -> dict:
     the cases of each method's scores."""
     totals = {name: [0.0, 0.0] for name in methods}
     for case in cases:
-        backdrop = case.original
         for name, method in methods.items():
-            psnr, de = scores(method(case.perturbed, case.alpha, backdrop), case)
+            psnr, de = scores(method(case.product, case.alpha, case.backdrop), case)
             totals[name][0] += psnr
             totals[name][1] += de
     n = max(1, len(cases))

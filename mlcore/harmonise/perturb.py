@@ -85,19 +85,23 @@ def light_matrix(p: Perturbation) -> torch.Tensor:
 
 
 def apply_perturbation(rgb: torch.Tensor, p: Perturbation) -> torch.Tensor:
-    """Every pixel of ``rgb`` (N x 3 x H x W sRGB in [0, 1]) perturbed by its image's ``p``; clipped to [0, 1]."""
+    """Every pixel of ``rgb`` (N x 3 x H x W sRGB in [0, 1]) perturbed by its image's ``p``; clipped to [0, 1].
+    An image whose perturbation is the identity comes back exactly as it was (not through the sRGB round trip):
+    training's "nothing to undo" samples must be exactly that."""
     m = light_matrix(p).to(rgb.device, rgb.dtype)
     linear = torch.einsum("nij,njhw->nihw", m, srgb_to_linear(rgb))
     tone = linear_to_srgb(linear).clamp_min(transform.POWER_FLOOR)
     gamma = torch.exp(p.gamma).to(rgb.device, rgb.dtype)[:, None, None, None]
     contrast = torch.exp(p.contrast).to(rgb.device, rgb.dtype)[:, None, None, None]
-    return (0.5 + contrast * (tone.pow(gamma) - 0.5)).clamp(0.0, 1.0)
+    out = (0.5 + contrast * (tone.pow(gamma) - 0.5)).clamp(0.0, 1.0)
+    unchanged = torch.stack([getattr(p, f.name) == 0 for f in fields(p)]).all(dim=0).to(rgb.device)
+    return torch.where(unchanged[:, None, None, None], rgb, out)
 
 
 def perturb_product(rgb: torch.Tensor, alpha: torch.Tensor, p: Perturbation) -> torch.Tensor:
     """The photos ``rgb`` (N x 3 x H x W) with only their product (``alpha``, N x 1 x H x W in [0, 1]) perturbed:
     the composite of the perturbed product over the original backdrop."""
-    return alpha * apply_perturbation(rgb, p) + (1 - alpha) * rgb
+    return rgb + alpha * (apply_perturbation(rgb, p) - rgb)
 
 
 def inverse_params(p: Perturbation, bounds: torch.Tensor | None = None) -> torch.Tensor:

@@ -149,6 +149,7 @@ def bounded(
     *,
     checked: torch.Tensor | None = None,
     steps: int = BISECTION_STEPS,
+    eight_bit: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """The transform ``params`` (14) fitted into the ΔE budget on ``colours`` (3 x K x 1: the product's colours).
 
@@ -158,32 +159,58 @@ def bounded(
     where ``checked`` (K bools, default all) changes by more than ``max_delta_e`` (CIE76). By construction:
     the mapped colours returned are the very ones whose ΔE was verified, and t = 0 (the identity, ΔE 0) is
     the fallback, so the budget holds whether or not ΔE grows monotonically with t. ``math.inf`` turns the
-    budget off (t = 1)."""
+    budget off (t = 1). The colours where ``eight_bit`` (K bools) are mapped to the nearest 8-bit level before
+    they are checked and returned: an 8-bit colour stays 8-bit, so a composite's own rounding to 8 bits cannot
+    push an opaque pixel of an 8-bit photo past the budget (it rounds a value that already is a level)."""
     if not max_delta_e >= 0:
         raise ValueError(f"max_delta_e must be >= 0, got {max_delta_e!r}")
     if checked is None:
         checked = torch.ones(colours.shape[-2], dtype=torch.bool, device=colours.device)
 
-    def attempt(t: float) -> tuple[torch.Tensor, torch.Tensor, bool]:
-        scaled = params * t
-        mapped = apply_transform(colours, scaled)
-        worst = delta_e(mapped, colours)[..., 0][checked]
-        return mapped, scaled, worst.numel() == 0 or float(worst.max()) <= max_delta_e
+    Subset = tuple[torch.Tensor, torch.Tensor]  # (colours 3 x k x 1, which of them are 8-bit: k bools)
 
-    mapped, scaled, fits = attempt(1.0)
-    if fits or math.isinf(max_delta_e):
-        return mapped, scaled, 1.0
-    # Invariant: ``low`` is a verified strength (its result kept), ``high`` one that broke the budget.
-    low, high = 0.0, 1.0
-    best = (colours.clone(), params * 0.0)
-    for _ in range(steps):
-        middle = (low + high) / 2
-        mapped, scaled, fits = attempt(middle)
-        if fits:
-            low, best = middle, (mapped, scaled)
-        else:
-            high = middle
-    return best[0], best[1], low
+    def attempt(subset: Subset, watched: torch.Tensor, t: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mapped colours of ``subset`` at strength t, their ΔE where ``watched``)."""
+        originals, levelled = subset
+        mapped = apply_transform(originals, params * t)
+        mapped = torch.where(levelled[None, :, None], mapped.mul(255.0).round().div(255.0), mapped)
+        return mapped, delta_e(mapped, originals)[..., 0][watched]
+
+    def fits(change: torch.Tensor) -> bool:
+        return change.numel() == 0 or float(change.max()) <= max_delta_e
+
+    def search(subset: Subset, watched: torch.Tensor) -> float:
+        """The largest verified strength on ``subset``. Invariant: ``low`` fits, ``high`` broke the budget."""
+        low, high = 0.0, 1.0
+        for _ in range(steps):
+            middle = (low + high) / 2
+            if fits(attempt(subset, watched, middle)[1]):
+                low = middle
+            else:
+                high = middle
+        return low
+
+    levelled = torch.zeros_like(checked) if eight_bit is None else eight_bit
+    everything = (colours, levelled)
+    mapped, change = attempt(everything, checked, 1.0)
+    if fits(change) or math.isinf(max_delta_e):
+        return mapped, params.clone(), 1.0
+    # The search runs on the colours that break the budget at full strength (a colour's change grows about
+    # linearly with t, so they are the ones that bind), usually a small share of a photo's colours; the
+    # strength it finds is then verified on every colour, and only if that fails is the search repeated on
+    # all of them.
+    full = torch.zeros(colours.shape[-2], dtype=torch.bool, device=colours.device)
+    full[checked] = change > max_delta_e
+    binding = (colours[:, full], levelled[full])
+    strength = search(binding, torch.ones(int(full.sum()), dtype=torch.bool, device=colours.device))
+    mapped, change = attempt(everything, checked, strength)
+    if not fits(change):
+        strength = search(everything, checked)
+        mapped, change = attempt(everything, checked, strength)
+    if not fits(change):
+        # Only reachable if the transform's arithmetic were not deterministic: fall back to the identity.
+        return colours.clone(), params * 0.0, 0.0
+    return mapped, params * strength, strength
 
 
 def unique_colours(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,7 +236,9 @@ def apply_within_budget(
     """The product (3 x H x W sRGB in [0, 1], straight colour) mapped by ``params`` (14) within the ΔE budget.
 
     Pixels with alpha > 0 are mapped (elsewhere the product is returned as it was: nothing shows there); those
-    with alpha > 0.5 (the product proper, not its soft edge) are held to ``max_delta_e`` (``bounded``). Report:
+    with alpha > 0.5 (the product proper, not its soft edge) are held to ``max_delta_e`` (``bounded``). 8-bit
+    colours (every channel k / 255) come back 8-bit, so the budget also holds after an opaque pixel is saved
+    in an 8-bit composite. Report:
     "applied" (whether any pixel changed), "strength" (the blend factor t), "max_delta_e" and "mean_delta_e"
     (the CIE76 change of the pixels with alpha > 0.5 as applied), "budget" and "params" (the predicted
     parameters, before the blend)."""
@@ -223,7 +252,8 @@ def apply_within_budget(
     solid = alpha[inside] > 0.5
     checked = torch.zeros(colours.shape[1], dtype=torch.bool)
     checked[inverse[solid]] = True
-    mapped, _, strength = bounded(colours[:, :, None], params, max_delta_e, checked=checked)
+    eight_bit = (colours.mul(255.0).round().div(255.0) == colours).all(dim=0)
+    mapped, _, strength = bounded(colours[:, :, None], params, max_delta_e, checked=checked, eight_bit=eight_bit)
     new[:, inside] = mapped[:, :, 0][:, inverse]
     change = delta_e(mapped, colours[:, :, None])[:, 0][inverse[solid]]
     if change.numel():
