@@ -53,7 +53,7 @@ demo: venv
 	$(PY) manage.py train_imagegen --kind $(DEMO_KIND) --steps $(DEMO_STEPS) --max-minutes $(DEMO_MINUTES) --batch-size $(DEMO_BATCH) --out var/demo
 	$(PY) manage.py generate_images --kind $(DEMO_KIND) --per-category $(DEMO_PER_CATEGORY) --count $(DEMO_IMAGES) --seed 0
 	$(PY) manage.py train_scenes "Demo backdrops" --from-products --max-minutes $(DEMO_SCENE_MINUTES) --steps $(DEMO_SCENE_STEPS) --image-size $(DEMO_SCENE_SIZE) --seed 0
-	$(PY) manage.py put_in_scene "Demo backdrops" --ready-only --limit $(DEMO_SCENE_PRODUCTS) --variants $(DEMO_SCENE_VARIANTS) --seed 0
+	$(PY) manage.py put_in_scene "Demo backdrops" --ready-only --limit $(DEMO_SCENE_PRODUCTS) --variants $(DEMO_SCENE_VARIANTS) --seed 0 --options '{"pose": "flat"}'
 	@$(PY) manage.py demo_summary --out var/demo
 
 serve: venv

@@ -113,6 +113,10 @@ def main() -> None:
         "hashes": state_hashes(trainer),
     }
     (args.report / f"rank{rank}.json").write_text(json.dumps(report))
+    if ctx is not None:
+        # Leave together, as the app's run_rank does: a rank that tears down while another still holds the
+        # group can abort in gloo's C++ ("terminate called without an active exception").
+        distributed.barrier(ctx)
     distributed.teardown()
 
 

@@ -17,7 +17,7 @@ from mlcore.scenes import (
 )
 from mlcore.scenes.filters import blur
 from mlcore.scenes.grounding import grounded_parts
-from mlcore.scenes.shadows import darkening
+from mlcore.scenes.shadows import darkening, flat_shadow
 
 from .synthetic import one_thread  # noqa: F401  (a fixture)
 
@@ -126,6 +126,7 @@ def test_bad_layout_names_the_field(field, kwargs):
 @pytest.mark.parametrize("field,kwargs", [
     ("elevation", {"elevation": 0}), ("elevation", {"elevation": 95}), ("contact", {"contact": -0.1}),
     ("cast", {"cast": 1.5}), ("reflection", {"reflection": 0.8}), ("direction", {"direction": float("nan")}),
+    ("pose", {"pose": "sitting"}), ("reflection", {"pose": "flat", "reflection": 0.2}),
 ])
 def test_bad_lighting_names_the_field(field, kwargs):
     with pytest.raises(ValueError, match=field):
@@ -330,6 +331,28 @@ def test_no_darkening_far_from_the_product():
     shade = (darkening(alpha, floor_y, Lighting()) * 255).round()
     assert float(shade[:50].max()) == 0 and float(shade[:, :90].max()) == 0
     assert float(shade.max()) > 100
+
+
+def test_a_flat_lay_casts_a_soft_drop_shadow_away_from_the_light_and_nothing_on_a_floor_line():
+    alpha, floor_y = bar_alpha(size=(300, 300), box=(90, 90, 210, 210))  # a 120 px square lying flat
+    from_top_left = flat_shadow(alpha, Lighting(pose="flat", direction=135, elevation=45))
+    visible = from_top_left * (1 - alpha)
+    # The drop shadow shows beside the product, on the side away from the light (right and down), and
+    # not on the lit side beyond the outline's occlusion.
+    assert float(visible.max()) > 0.1
+    x, y = centroid(visible)
+    assert x > 150 + 3 and y > 150 + 3
+    assert float(visible[150, 211:216].mean()) > 3 * float(visible[150, 84:89].mean())
+    # Short and soft: nothing past a few lifts and blurs from the outline; no long shadow down the frame.
+    quantised = (from_top_left * 255).round()
+    assert float(quantised[240:].max()) == 0 and float(quantised[:, 240:].max()) == 0
+    # The light turned round turns the shadow round; the same through ``darkening``, whatever the floor line.
+    from_bottom_right = darkening(alpha, floor_y, Lighting(pose="flat", direction=-45, elevation=45))
+    x2, y2 = centroid(from_bottom_right * (1 - alpha))
+    assert x2 < 150 - 3 and y2 < 150 - 3
+    standing = darkening(alpha, floor_y, Lighting(direction=135, elevation=45))
+    assert float((standing * 255).round()[250:].max()) > 0, "upright, the same light casts a long floor shadow"
+    assert float(flat_shadow(alpha, Lighting(pose="flat", cast=0, contact=0)).max()) == 0
 
 
 def test_each_piece_of_a_pair_stands_on_its_own_base():

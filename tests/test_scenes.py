@@ -162,6 +162,8 @@ def test_bad_scene_options_are_a_400_naming_the_field(editor_api, make_products)
         ({"scene_set": studio.pk, "variants": 99}, "variants"),
         ({"scene_set": studio.pk, "preset": "no-such-preset"}, "preset"),
         ({"scene_set": studio.pk, "fill": 1.5}, "fill"),
+        ({"scene_set": studio.pk, "pose": "sitting"}, "pose"),
+        ({"scene_set": studio.pk, "pose": "flat", "reflection": 0.2}, "reflection"),
         ({}, "scene_set"),
     ]:
         reply = editor_api.post(f"/api/products/{product.pk}/scene/", body, format="json")

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from ..inpainting.networks import smooth_fill
@@ -290,3 +290,15 @@ def backdrop_crops(photo: Image.Image, mask: Image.Image, *, count: int = 3, min
         box = (math.ceil(left * cell), math.ceil(top * cell), math.floor((left + w) * cell), math.floor((top + h) * cell))
         crops.append(rgb.crop(box))
     return crops
+
+
+def photo_window(photo: Image.Image, seed: int) -> Image.Image:
+    """A backdrop cut from one of a scene set's own photos: a seeded square window of 70-100% of its shorter
+    side, mirrored half the time, so consecutive seeds on one photo give different framings."""
+    generator = torch.Generator().manual_seed(seed)
+    rgb = _rgb(photo)
+    side = min(rgb.size) * (0.7 + 0.3 * float(torch.rand((), generator=generator)))
+    left = float(torch.rand((), generator=generator)) * (rgb.width - side)
+    top = float(torch.rand((), generator=generator)) * (rgb.height - side)
+    window = rgb.crop((round(left), round(top), round(left + side), round(top + side)))
+    return ImageOps.mirror(window) if float(torch.rand((), generator=generator)) < 0.5 else window

@@ -146,7 +146,8 @@ def compose_scene(
     pure = True
     parts = None
     if lighting is not None:
-        parts = grounded_parts(placement.alpha.float() / 255.0, placement.floor_y)
+        # A flat lay has no floor to stand its pieces on.
+        parts = None if lighting.pose == "flat" else grounded_parts(placement.alpha.float() / 255.0, placement.floor_y)
         # 8-bit darkening: the shadow's far tail rounds to exactly 0, so the backdrop stays exact there.
         shade = (darkening(placement.alpha, placement.floor_y, lighting, parts=parts) * 255.0).round()
         pure = not bool(((shade > 0) & (placement.alpha == 0)).any())

@@ -17,6 +17,11 @@ H x W in [0, 1]: how much of the backdrop's light it takes away there.
 - Reflection: the product mirrored about the floor line (correct for an upright cut-out on a mirror
   floor), fading out over a share of its height and a little blurred with distance (a glossy floor).
 
+A flat lay (``Lighting.pose`` "flat": a garment lying on a table or a bed, shot from above) has no floor
+line and no upright silhouette to project: the fabric lies a little above the surface at its edges, so its
+shadow is the silhouette itself, offset away from the light by that lift over tan(elevation) and blurred
+(a drop shadow), plus a tight, light occlusion hugging the outline where it touches. No reflection.
+
 All kernels are finite and the caller quantises the darkening to 8 bits, so far from the product the
 backdrop is untouched: exactly its own pixels.
 """
@@ -63,6 +68,13 @@ REFLECTION_LENGTH = 0.4
 REFLECTION_BLUR = 0.03
 # Shadows are soft: they are computed on a copy no larger than this (long side) and scaled back up.
 WORKING_SIDE = 640
+# How the product sits: upright on the floor line, or lying flat seen from above.
+POSES = ("standing", "flat")
+# Flat lay: the edges' lift above the surface, the drop shadow's blur and the outline occlusion's blur, in
+# shares of the product's larger box side (a shirt 60 cm across: about 7 mm of lift, a 7 mm soft edge).
+FLAT_LIFT = 0.012
+FLAT_SIGMA = 0.012
+FLAT_CONTACT_SIGMA = 0.003
 
 
 
@@ -77,13 +89,15 @@ class Lighting:
     product). The default 135 is from behind on the left: the shadow falls forward and to the right.
     ``elevation``: degrees above the floor, 10..90; low light casts a long shadow. ``contact`` and
     ``cast``: opacity (0..1) of the contact and cast shadows, 0 = none. ``reflection``: strength of
-    a floor reflection, 0..0.5 (0 = a matte floor)."""
+    a floor reflection, 0..0.5 (0 = a matte floor). ``pose``: "standing" (upright on the floor line) or
+    "flat" (a flat lay seen from above: a drop shadow, no reflection; see the module docstring)."""
 
     direction: float = 135.0
     elevation: float = 45.0
     contact: float = 0.55
     cast: float = 0.3
     reflection: float = 0.0
+    pose: str = "standing"
 
     def __post_init__(self) -> None:
         _finite("direction", self.direction)
@@ -94,10 +108,14 @@ class Lighting:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
         if not 0.0 <= _finite("reflection", self.reflection) <= 0.5:
             raise ValueError(f"reflection must be in [0, 0.5], got {self.reflection!r}")
+        if self.pose not in POSES:
+            raise ValueError(f"pose must be one of {POSES}, got {self.pose!r}")
+        if self.pose == "flat" and self.reflection > 0:
+            raise ValueError("a flat-lay product has no floor reflection: reflection must be 0 with pose 'flat'")
 
     def as_dict(self) -> dict[str, float]:
         """Plain values, for a result's report."""
-        return {k: float(v) for k, v in asdict(self).items()}
+        return {k: v if isinstance(v, str) else float(v) for k, v in asdict(self).items()}
 
 
 def _alpha(alpha: torch.Tensor) -> torch.Tensor:
@@ -214,14 +232,45 @@ def cast_shadow(alpha: torch.Tensor, floor_y: int, lighting: Lighting) -> torch.
     return F.interpolate(soft[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
 
 
+def flat_shadow(alpha: torch.Tensor, lighting: Lighting) -> torch.Tensor:
+    """Darkening (float H x W in [0, 1]) under a product lying flat, seen from above (see the module
+    docstring): its silhouette moved away from the light by ``FLAT_LIFT`` / tan(elevation) of its size and
+    blurred, at ``lighting.cast``, with an occlusion along the outline at ``lighting.contact`` x
+    ``AMBIENT_SHARE``."""
+    alpha = _alpha(alpha)
+    height, width = alpha.shape
+    rows = torch.nonzero(alpha.amax(dim=1) > 0).flatten()
+    if len(rows) == 0 or (lighting.cast <= 0 and lighting.contact <= 0):
+        return torch.zeros(height, width)
+    cols = torch.nonzero(alpha.amax(dim=0) > 0).flatten()
+    factor = max(1.0, max(height, width) / WORKING_SIDE)
+    small = (max(1, round(height / factor)), max(1, round(width / factor)))
+    work = F.interpolate(alpha[None, None], size=small, mode="bilinear", antialias=True, align_corners=False)[0, 0]
+    size = max(int(rows[-1] - rows[0]), int(cols[-1] - cols[0]), 1) / factor
+    theta = math.radians(lighting.direction)
+    distance = FLAT_LIFT * size / math.tan(math.radians(lighting.elevation))
+    # Away from the light, image y downwards: light from the top of the frame (90) moves the shadow down.
+    dx, dy = -math.cos(theta) * distance, math.sin(theta) * distance
+    grid_y = (torch.arange(small[0], dtype=torch.float32) + 0.5 - dy) / small[0] * 2 - 1
+    grid_x = (torch.arange(small[1], dtype=torch.float32) + 0.5 - dx) / small[1] * 2 - 1
+    grid = torch.stack(torch.meshgrid(grid_x, grid_y, indexing="xy"), dim=-1)
+    moved = F.grid_sample(work[None, None], grid[None], mode="bilinear", padding_mode="zeros", align_corners=False)[0, 0]
+    cast = lighting.cast * blur(moved, FLAT_SIGMA * size)
+    contact = lighting.contact * AMBIENT_SHARE * blur(work, max(0.5, FLAT_CONTACT_SIGMA * size))
+    shade = 1.0 - (1.0 - cast.clamp(0, 1)) * (1.0 - contact.clamp(0, 1))
+    return F.interpolate(shade[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+
+
 def darkening(
     alpha: torch.Tensor, floor_y: int, lighting: Lighting, *, parts: list[tuple[torch.Tensor, int]] | None = None
 ) -> torch.Tensor:
     """Contact and cast shadows together (float H x W in [0, 1]), each taking its share of the light
-    the others leave. A product in several large pieces (``grounding.grounded_parts``, or ``parts``
+    the others leave; a flat lay's ``flat_shadow``. A product in several large pieces (``grounding.grounded_parts``, or ``parts``
     when the caller has them) has each piece shadowed from its own base, so none hangs in the air."""
     alpha = _alpha(alpha)
     floor_y = _check_floor(floor_y, alpha.shape[0])
+    if lighting.pose == "flat":
+        return flat_shadow(alpha, lighting)
     light = torch.ones_like(alpha)
     for part, part_floor in parts if parts is not None else grounded_parts(alpha, floor_y):
         light = light * (1.0 - contact_shadow(part, part_floor, lighting.contact))

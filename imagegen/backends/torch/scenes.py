@@ -17,7 +17,7 @@ from mlcore.metrics.copy_gate import rate_test
 from mlcore.metrics.memorization import pixel_near_copies
 from mlcore.plots import save_sample_grid
 from mlcore.scenegen.sampler import SceneGenerator
-from mlcore.scenes.backdrops import empty_backdrop as _empty_backdrop
+from mlcore.scenes.backdrops import empty_backdrop as _empty_backdrop, photo_window
 from PIL import Image, ImageOps
 
 
@@ -164,12 +164,5 @@ def check_scene_generator(checkpoint: bytes, training: list, held_out: list, *, 
 
 
 def photo_backdrop(photo: Image.Image, seed: int) -> Image.Image:
-    """A backdrop cut from one of a scene set's own photos: a seeded window of 70-100% of its shorter side,
-    mirrored half the time, so consecutive seeds on one photo give different framings."""
-    generator = torch.Generator().manual_seed(seed)
-    rgb = photo.convert("RGB")
-    side = min(rgb.size) * (0.7 + 0.3 * float(torch.rand((), generator=generator)))
-    left = float(torch.rand((), generator=generator)) * (rgb.width - side)
-    top = float(torch.rand((), generator=generator)) * (rgb.height - side)
-    window = rgb.crop((round(left), round(top), round(left + side), round(top + side)))
-    return ImageOps.mirror(window) if float(torch.rand((), generator=generator)) < 0.5 else window
+    """A backdrop cut from one of a scene set's own photos (``photo_window``)."""
+    return photo_window(photo, seed)

@@ -13,6 +13,11 @@ from ...models import ScenePhoto, SceneSet
 from .base import Operation, register
 
 ASPECTS = ("1:1", "4:5", "3:4", "16:9", "original")
+POSES = (("standing", _("Standing (upright on the floor)")), ("flat", _("Flat lay (lying, shot from above)")))
+# A standing product's floor line and depth of field when the client gives none; a flat lay is centred and
+# sharp (the whole surface is one distance from a camera above it).
+STANDING_FLOOR = 0.88
+STANDING_DEPTH_OF_FIELD = 1.0
 
 
 def preset_names() -> list[str]:
@@ -31,8 +36,16 @@ class SceneOptions(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, default=0, help_text=_("Seed of the first backdrop."))
     fill = serializers.FloatField(min_value=0.2, max_value=0.95, default=0.7,
                                   help_text=_("Share of the frame's limiting side the product fills."))
-    floor = serializers.FloatField(min_value=0.5, max_value=0.98, default=0.88,
-                                   help_text=_("Height of the floor line the product stands on, as a share of the frame from the top."))
+    pose = serializers.ChoiceField(
+        choices=POSES, default="standing",
+        help_text=_("How the product sits: upright on the floor (a cast shadow on the floor), or a flat lay "
+                    "(lying on the surface, shot from above: a soft drop shadow, centred, no floor reflection)."),
+    )
+    floor = serializers.FloatField(
+        min_value=0.5, max_value=0.98, required=False, allow_null=True, default=None,
+        help_text=_("Height of the floor line the product stands on, as a share of the frame from the top "
+                    "(default 0.88; for a flat lay (1 + fill) / 2, which centres a product whose height limits it)."),
+    )
     position = serializers.FloatField(min_value=0.2, max_value=0.8, default=0.5,
                                       help_text=_("Horizontal position of the product's centre, as a share of the width."))
     long_side = serializers.IntegerField(
@@ -48,8 +61,10 @@ class SceneOptions(serializers.Serializer):
         default=True, help_text=_("Adjust the product's colour and brightness to the scene (within the ΔE budget) "
                                   "with the harmonisation model, when one is trained."),
     )
-    depth_of_field = serializers.FloatField(min_value=0.0, max_value=2.0, default=1.0,
-                                            help_text=_("How out of focus the backdrop is away from the floor line (0: sharp)."))
+    depth_of_field = serializers.FloatField(
+        min_value=0.0, max_value=2.0, required=False, allow_null=True, default=None,
+        help_text=_("How out of focus the backdrop is away from the floor line (0: sharp; default 1, and 0 for a flat lay)."),
+    )
 
     def validate_variants(self, value: int) -> int:
         if value > settings.SCENE_MAX_VARIANTS:
@@ -62,6 +77,11 @@ class SceneOptions(serializers.Serializer):
             raise serializers.ValidationError(gettext("There is no scene set %(id)s.") % {"id": value})
         return value
 
+    def validate(self, attrs: dict) -> dict:
+        if attrs.get("pose") == "flat" and attrs.get("reflection"):
+            raise serializers.ValidationError({"reflection": gettext("A flat lay has no floor reflection: leave it at 0.")})
+        return attrs
+
     def validate_preset(self, value: str) -> str:
         if value and value not in settings.SCENE_PRESETS:
             raise serializers.ValidationError(gettext("Unknown preset %(name)s; choose one of: %(names)s.") % {
@@ -72,10 +92,15 @@ class SceneOptions(serializers.Serializer):
 def layout_of(options: dict) -> tuple[dict, bool]:
     """(``mlcore.scenes.Layout`` fields, whether the product goes on pure white), a preset's values first."""
     preset = settings.SCENE_PRESETS.get(options.get("preset") or "", {})
+    fill = preset.get("fill", options["fill"])
+    floor = options.get("floor")
+    if floor is None:
+        # A flat lay's box centred: its bottom edge at (1 + fill) / 2 when its height limits it.
+        floor = min(0.98, (1 + fill) / 2) if options.get("pose") == "flat" else STANDING_FLOOR
     layout = {
         "aspect": preset.get("aspect", options["aspect"]),
-        "fill": preset.get("fill", options["fill"]),
-        "floor": options["floor"],
+        "fill": fill,
+        "floor": floor,
         "x": options["position"],
         "long_side": preset.get("long_side", options["long_side"]),
     }
@@ -85,10 +110,16 @@ def layout_of(options: dict) -> tuple[dict, bool]:
 def lighting_of(options: dict) -> dict | None:
     if not options["shadow"] and not options["reflection"]:
         return None
-    lighting = {"direction": options["light"], "reflection": options["reflection"]}
+    lighting = {"direction": options["light"], "reflection": options["reflection"], "pose": options.get("pose", "standing")}
     if not options["shadow"]:
         lighting.update(contact=0.0, cast=0.0)
     return lighting
+
+
+def depth_of_field_of(options: dict) -> float:
+    if options.get("depth_of_field") is not None:
+        return options["depth_of_field"]
+    return 0.0 if options.get("pose") == "flat" else STANDING_DEPTH_OF_FIELD
 
 
 def hex_rgb(name: str) -> tuple[int, int, int]:
@@ -169,7 +200,7 @@ class Scene(Operation):
             image, info = backend.compose_product_scene(
                 photo, options["_segmenter"], backdrop, layout=layout, lighting=lighting_of(options),
                 harmoniser=harmoniser, max_delta_e=settings.SCENE_HARMONISE_MAX_DELTA_E,
-                depth_of_field=options["depth_of_field"], seed=seed, min_long_side=settings.SCENE_MIN_LONG_SIDE,
+                depth_of_field=depth_of_field_of(options), seed=seed, min_long_side=settings.SCENE_MIN_LONG_SIDE,
             )
         except ValueError as exc:
             raise JobError(gettext("The product could not be put in a scene: %(reason)s") % {"reason": exc}) from exc
