@@ -98,12 +98,6 @@ def apply_perturbation(rgb: torch.Tensor, p: Perturbation) -> torch.Tensor:
     return torch.where(unchanged[:, None, None, None], rgb, out)
 
 
-def perturb_product(rgb: torch.Tensor, alpha: torch.Tensor, p: Perturbation) -> torch.Tensor:
-    """The photos ``rgb`` (N x 3 x H x W) with only their product (``alpha``, N x 1 x H x W in [0, 1]) perturbed:
-    the composite of the perturbed product over the original backdrop."""
-    return rgb + alpha * (apply_perturbation(rgb, p) - rgb)
-
-
 def inverse_params(p: Perturbation, bounds: torch.Tensor | None = None) -> torch.Tensor:
     """The transform parameters (N x 14) that undo ``p``: the inverse light matrix and the inverse tone steps
     (``transform``'s order is the reverse of this module's, so the inverse is a member of its family).

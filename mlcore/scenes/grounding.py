@@ -28,7 +28,7 @@ PIECE_SIDE = 256
 PIECE_SHARE = 0.15
 
 
-def _box(alpha: torch.Tensor) -> tuple[int, int, int, int] | None:
+def product_box(alpha: torch.Tensor) -> tuple[int, int, int, int] | None:
     rows = torch.nonzero(alpha.amax(dim=1) > 0).flatten()
     if len(rows) == 0:
         return None
@@ -39,7 +39,7 @@ def _box(alpha: torch.Tensor) -> tuple[int, int, int, int] | None:
 def standing_row(alpha: torch.Tensor, box: tuple[int, int, int, int] | None = None) -> int:
     """The row just below the body of float H x W ``alpha`` (see ``BASE_SHARE``): where it meets the
     floor. The bottom of its alpha > 0 box when no row is solid enough; 0 when alpha is all zero."""
-    box = box if box is not None else _box(alpha)
+    box = box if box is not None else product_box(alpha)
     if box is None:
         return 0
     left, top, right, bottom = box

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from .filters import blur, varying_blur
-from .grounding import grounded_parts
+from .grounding import grounded_parts, product_box
 from .layout import finite as _finite
 
 # The camera sees the floor at a grazing angle: a step of depth along the floor covers this share of
@@ -195,6 +195,20 @@ def contact_shadow(alpha: torch.Tensor, floor_y: int, opacity: float = 0.55) -> 
     return 1.0 - (1.0 - core) * (1.0 - ambient)
 
 
+def _working_copy(alpha: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(``alpha`` shrunk to at most ``WORKING_SIDE`` on its long side, the shrink factor >= 1): a soft shadow
+    loses nothing on it, and its blurs cost a fraction."""
+    height, width = alpha.shape
+    factor = max(1.0, max(height, width) / WORKING_SIDE)
+    small = (max(1, round(height / factor)), max(1, round(width / factor)))
+    return F.interpolate(alpha[None, None], size=small, mode="bilinear", antialias=True, align_corners=False)[0, 0], factor
+
+
+def _full_size(shade: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A darkening computed on ``_working_copy`` back at ``size`` (height, width), in [0, 1]."""
+    return F.interpolate(shade[None, None], size=size, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+
+
 def cast_shadow(alpha: torch.Tensor, floor_y: int, lighting: Lighting) -> torch.Tensor:
     """Darkening (float H x W in [0, 1]) of the product's shadow cast on the floor by ``lighting``
     (see the module docstring): the silhouette projected about the floor line ``floor_y``, blurred
@@ -205,10 +219,8 @@ def cast_shadow(alpha: torch.Tensor, floor_y: int, lighting: Lighting) -> torch.
     extent = _extent(alpha)
     if extent is None or lighting.cast <= 0:
         return torch.zeros(height, width)
-    # Work on a smaller copy: a soft shadow loses nothing, and the blur pyramid costs a fraction.
-    factor = max(1.0, max(height, width) / WORKING_SIDE)
-    small = (max(1, round(height / factor)), max(1, round(width / factor)))
-    work = F.interpolate(alpha[None, None], size=small, mode="bilinear", antialias=True, align_corners=False)[0, 0]
+    work, _ = _working_copy(alpha)
+    small = tuple(work.shape)
     fy, fx = small[0] / height, small[1] / width
     floor_s = floor_y * fy
     product_h = max(1.0, (floor_y - extent[0]) * fy)
@@ -229,7 +241,7 @@ def cast_shadow(alpha: torch.Tensor, floor_y: int, lighting: Lighting) -> torch.
     projected = projected * lighting.cast * (1.0 - CAST_FADE * rise)
     sigma = product_h * (CAST_SIGMA0 + CAST_PENUMBRA * rise)
     soft = varying_blur(projected[None], sigma, product_h * (CAST_SIGMA0 + CAST_PENUMBRA))[0]
-    return F.interpolate(soft[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+    return _full_size(soft, (height, width))
 
 
 def flat_shadow(alpha: torch.Tensor, lighting: Lighting) -> torch.Tensor:
@@ -239,14 +251,13 @@ def flat_shadow(alpha: torch.Tensor, lighting: Lighting) -> torch.Tensor:
     ``AMBIENT_SHARE``."""
     alpha = _alpha(alpha)
     height, width = alpha.shape
-    rows = torch.nonzero(alpha.amax(dim=1) > 0).flatten()
-    if len(rows) == 0 or (lighting.cast <= 0 and lighting.contact <= 0):
+    box = product_box(alpha)
+    if box is None or (lighting.cast <= 0 and lighting.contact <= 0):
         return torch.zeros(height, width)
-    cols = torch.nonzero(alpha.amax(dim=0) > 0).flatten()
-    factor = max(1.0, max(height, width) / WORKING_SIDE)
-    small = (max(1, round(height / factor)), max(1, round(width / factor)))
-    work = F.interpolate(alpha[None, None], size=small, mode="bilinear", antialias=True, align_corners=False)[0, 0]
-    size = max(int(rows[-1] - rows[0]), int(cols[-1] - cols[0]), 1) / factor
+    left, top, right, bottom = box
+    work, factor = _working_copy(alpha)
+    small = tuple(work.shape)
+    size = max(bottom - top - 1, right - left - 1, 1) / factor
     theta = math.radians(lighting.direction)
     distance = FLAT_LIFT * size / math.tan(math.radians(lighting.elevation))
     # Away from the light, image y downwards: light from the top of the frame (90) moves the shadow down.
@@ -258,7 +269,7 @@ def flat_shadow(alpha: torch.Tensor, lighting: Lighting) -> torch.Tensor:
     cast = lighting.cast * blur(moved, FLAT_SIGMA * size)
     contact = lighting.contact * AMBIENT_SHARE * blur(work, max(0.5, FLAT_CONTACT_SIGMA * size))
     shade = 1.0 - (1.0 - cast.clamp(0, 1)) * (1.0 - contact.clamp(0, 1))
-    return F.interpolate(shade[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+    return _full_size(shade, (height, width))
 
 
 def darkening(

@@ -163,6 +163,5 @@ def check_scene_generator(checkpoint: bytes, training: list, held_out: list, *, 
     return copies, quality, grid.getvalue()
 
 
-def photo_backdrop(photo: Image.Image, seed: int) -> Image.Image:
-    """A backdrop cut from one of a scene set's own photos (``photo_window``)."""
-    return photo_window(photo, seed)
+# A backdrop cut from one of a scene set's own photos.
+photo_backdrop = photo_window
