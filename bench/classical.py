@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+
+from mlcore.restoration import classical as tools
 
 Params = dict[str, Any]
 
@@ -27,12 +28,7 @@ class Baseline:
 
 
 def _nlm(image: Image.Image, params: Params, scale: int) -> Image.Image:
-    rgb = np.asarray(image.convert("RGB"))
-    # OpenCV's colour NLM works in CIELAB: ``h`` filters lightness, ``hColor`` the two colour channels.
-    out = cv2.fastNlMeansDenoisingColored(
-        np.ascontiguousarray(rgb[..., ::-1]), None, float(params["h"]), float(params["hColor"]), 7, 21
-    )
-    return Image.fromarray(np.ascontiguousarray(out[..., ::-1]))
+    return tools.nlm(image, params["h"], params["hColor"])
 
 
 def _nlm_grid(degradation: str) -> list[Params]:
@@ -64,6 +60,10 @@ def _autocontrast_grid(_degradation: str) -> list[Params]:
     return [{"cutoff": c, "preserve_tone": p} for c in (0, 0.1, 0.5, 1, 2, 5) for p in (False, True)]
 
 
+def _grey_edge(image: Image.Image, params: Params, scale: int) -> Image.Image:
+    return tools.grey_edge(image)
+
+
 def _resize(method: Image.Resampling) -> Callable[[Image.Image, Params, int], Image.Image]:
     def apply(image: Image.Image, params: Params, scale: int) -> Image.Image:
         return image.resize((image.width * scale, image.height * scale), method)
@@ -78,6 +78,7 @@ def _no_params(_degradation: str) -> list[Params]:
 NLM = Baseline("OpenCV non-local means", _nlm, _nlm_grid)
 UNSHARP = Baseline("Pillow unsharp mask", _unsharp, _unsharp_grid)
 AUTOCONTRAST = Baseline("Pillow autocontrast", _autocontrast, _autocontrast_grid)
+GREY_EDGE = Baseline("Grey edge", _grey_edge, _no_params)
 BICUBIC = Baseline("Pillow bicubic", _resize(Image.Resampling.BICUBIC), _no_params)
 LANCZOS = Baseline("Pillow Lanczos", _resize(Image.Resampling.LANCZOS), _no_params)
 
@@ -91,7 +92,7 @@ FOR_DEGRADATION: dict[str, tuple[Baseline, ...]] = {
     "downscale4": (BICUBIC, LANCZOS),
     "underexposed": (AUTOCONTRAST,),
     "overexposed": (AUTOCONTRAST,),
-    "colourcast": (AUTOCONTRAST,),
+    "colourcast": (AUTOCONTRAST, GREY_EDGE),
 }
 
 

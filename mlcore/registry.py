@@ -24,7 +24,8 @@ class Kind:
 
     ``sampler`` has ``from_checkpoint(source, device=...)``. ``prepare`` (photo models) is
     ``(PIL photos, **config options) -> (config, data)``: ``Trainer(config, *data, ...)`` trains on them.
-    ``validate`` (optional) is ``(checkpoint bytes, held-out PIL photos, seed) -> {"mean_gain_db": ...}``.
+    ``validate`` (optional) is ``(checkpoint bytes, held-out PIL photos, seed) -> {"photos": n, "tasks": {task: choice}}``
+    (per task the method that won on the held-out photos, ``method_choice.choose``).
     ``adversarial``: a discriminator sees real images, so the objective takes the R1 penalty."""
 
     family: str
@@ -66,7 +67,7 @@ MODEL_KINDS: dict[str, Kind] = {
     "inpaint": Kind(
         PHOTO_MODEL, "Repair (inpainting) model", "mlcore.inpainting.config:InpaintConfig",
         "mlcore.inpainting.objective:InpaintObjective", "mlcore.inpainting.sampler:Inpainter",
-        prepare="mlcore.inpainting.data:training_set",
+        prepare="mlcore.inpainting.data:training_set", validate="mlcore.inpainting.validation:validate_checkpoint",
     ),
     "background": Kind(
         PHOTO_MODEL, "Background cut-out model", "mlcore.background.config:SegmenterConfig",

@@ -289,7 +289,11 @@ def test_loaded_model_is_scored(kind, run):
         assert torch.equal(grid, run.first.sample_grid(3))
     elif spec.validate is not None:
         report = spec.validate(run.checkpoint, product_photos(2), seed=0)
-        assert report["photos"] == 2 and math.isfinite(report["mean_gain_db"])
+        assert report["photos"] == 2 and report["tasks"]
+        # Every task's choice: the model only where it beat everything else (mlcore.method_choice).
+        for choice in report["tasks"].values():
+            assert all(math.isfinite(v) for v in choice["psnr"].values())
+            assert (choice["method"] == "model") == (choice["model_margin_db"] > 0), choice
         assert spec.validate(run.checkpoint, product_photos(2), seed=0) == report
     else:
         with pytest.raises(ValueError, match="no sample grid"):

@@ -58,13 +58,59 @@ def test_a_valid_request_queues_one_job_with_its_options(editor_api, make_produc
     }
 
 
-def test_enhance_without_a_trained_model_fails_with_what_to_do(make_products):
+def test_enhance_without_a_trained_model_runs_the_classical_tools_and_says_so(make_products):
+    from imagegen.services.provenance import COMPOSITE, PNG_XMP_KEY
+
     (product,) = make_products({"hat": 1})
-    job = services.request_edit(product, "enhance", send=False)
+    job = services.request_edit(product, "enhance", options={"tasks": ["exposure", "deblur"], "upscale": 2}, send=False)
     done = services.execute(job.pk)
-    assert done.state == Job.State.FAILED
-    assert "needs a trained restore model" in done.error and "Train" in done.error
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    assert result.model_version is None and result.parameters["model_used"] is False
+    steps = result.parameters["enhance"]["steps"]
+    assert [(s["task"], s["method"], s["measured"]) for s in steps] == [
+        ("exposure", "tool", False), ("deblur", "tool", False), ("upscale2", "tool", False)]
+    assert steps[1]["tool"] == "Pillow unsharp mask"
+    with Image.open(result.image.path) as stored:
+        xmp = stored.info[PNG_XMP_KEY]
+    assert COMPOSITE in xmp and "deblur by Pillow unsharp mask" in xmp, "no trained model made these pixels"
+
+
+def test_enhance_auto_on_a_photo_that_needs_nothing_fails_and_stores_nothing(make_products):
+    (product,) = make_products({"hat": 1})
+    product.image.save("plain.png", ContentFile(png_bytes(Image.new("RGB", (160, 120), (250, 250, 250)))), save=True)
+    done = services.execute(services.request_edit(product, "enhance", send=False).pk)
+    assert done.state == Job.State.FAILED and "needs no enhancement" in done.error
     assert not GeneratedImage.objects.exists()
+    # Enlarging is something to do even so.
+    done = services.execute(services.request_edit(product, "enhance", options={"upscale": 2}, send=False).pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    assert GeneratedImage.objects.get(job=done).parameters["enhance"]["tasks"] == []
+
+
+def test_enhance_runs_each_task_by_the_serving_models_validated_choice(restore_version):
+    from imagegen.services.provenance import EDITED, PNG_XMP_KEY
+
+    product = restore_version.test_products[0]
+    restore_version.is_active = True
+    restore_version.metrics = {**restore_version.metrics, "validation": {"photos": 2, "tasks": {
+        "denoise": {"method": "model", "model_margin_db": 1.2}, "deblur": {"method": "unchanged", "model_margin_db": -0.4},
+        "jpeg": {"method": "tool", "tool": "OpenCV non-local means (gentle)", "model_margin_db": -0.1},
+    }}}
+    restore_version.save()
+    done = services.execute(services.request_edit(product, "enhance", options={"tasks": ["deblur"]}, send=False).pk)
+    assert done.state == Job.State.FAILED and "left the photo unchanged" in done.error and "deblur" in done.error
+    assert not GeneratedImage.objects.filter(job=done).exists()
+
+    done = services.execute(services.request_edit(product, "enhance", options={"tasks": ["denoise", "jpeg", "deblur"]},
+                                                  send=False).pk)
+    assert done.state == Job.State.SUCCEEDED, done.error
+    result = GeneratedImage.objects.get(job=done)
+    assert [(s["task"], s["method"]) for s in result.parameters["enhance"]["steps"]] == [
+        ("denoise", "model"), ("jpeg", "tool"), ("deblur", "unchanged")]
+    assert result.model_version == restore_version and result.parameters["model_used"] is True
+    with Image.open(result.image.path) as stored:
+        assert EDITED in stored.info[PNG_XMP_KEY] and "denoise by the shop" in stored.info[PNG_XMP_KEY]
 
 
 def test_a_photo_that_cannot_be_decoded_fails_the_job_with_the_reason(make_products):
@@ -148,7 +194,7 @@ def test_enhance_takes_photos_of_every_mode(restore_version, mode):
     else:
         picture.convert("RGBA").save(buffer, format="PNG")
     product.image.save(f"odd-{mode.replace(';', '')}.png", ContentFile(buffer.getvalue()), save=True)
-    done = services.execute(services.request_edit(product, "enhance", send=False).pk)
+    done = services.execute(services.request_edit(product, "enhance", options={"tasks": ["denoise"]}, send=False).pk)
     assert done.state == Job.State.SUCCEEDED, done.error
     result = GeneratedImage.objects.get(job=done)
     expected = (64, 96) if mode == "exif-rotated" else (96, 64)
@@ -394,7 +440,7 @@ def test_a_mask_over_the_upload_byte_limit_is_dropped_while_it_streams_in(make_p
     assert not Job.objects.exists() and not stored_masks()
 
 
-def test_a_restore_model_is_validated_on_held_out_photos_and_activated_only_if_it_improves_them(make_products, settings):
+def test_a_restore_model_is_validated_per_task_on_held_out_photos_against_the_classical_tools(make_products, settings):
     from imagegen.models import ModelVersion
     from imagegen.services.photo_models import hold_out
 
@@ -404,16 +450,22 @@ def test_a_restore_model_is_validated_on_held_out_photos_and_activated_only_if_i
     # 12 photos: 2 held out, 10 trained on; the split is the seed's.
     assert validation["photos"] == 2 and version.image_count == 10
     assert hold_out(list(range(12)), 0) == hold_out(list(range(12)), 0)
-    assert set(validation["per_degradation"]) >= {"noise15", "blur", "jpeg20", "downscale2", "underexposed"}
-    gain = validation["mean_gain_db"]
-    # Three training steps from the identity: no real gain, so it must not go live under "if-better".
-    assert version.is_active == (gain > 0)
-    assert ("does not improve" in version.metrics["activation"]) == (gain <= 0)
-    settings.IMAGEGEN_AUTO_ACTIVATE = "always"
-    forced = trained("restore", products)
-    assert forced.is_active and "always" in forced.metrics["activation"]
+    assert set(validation["per_degradation"]) >= {"noise15", "blur", "jpeg20", "downscale2", "downscale4", "underexposed"}
+    tasks = validation["tasks"]
+    assert set(tasks) == {"exposure", "colour", "denoise", "jpeg", "deblur", "upscale2", "upscale4"}
+    for name, choice in tasks.items():
+        scores = choice["psnr"]
+        winner = {"model": "model", "unchanged": "unchanged"}.get(choice["method"]) or choice["tool"]
+        # The winner's score is the best; the model wins only by beating every other contender.
+        assert scores[winner] == max(scores.values()), (name, choice)
+        assert (choice["method"] == "model") == (choice["model_margin_db"] > 0), (name, choice)
+    # Its choices keep every task from making photos worse, so it serves whatever the model won.
+    assert version.is_active and "held-out photos the model beat the classical tools at" in version.metrics["activation"]
+    settings.IMAGEGEN_AUTO_ACTIVATE = "never"
+    assert not trained("restore", products).is_active
     assert ModelVersion.objects.filter(kind="restore", is_active=True).count() == 1
     # Too few photos to hold two out and still train on IMAGEGEN_MIN_TRAINING_IMAGES: no validation.
+    settings.IMAGEGEN_AUTO_ACTIVATE = "if-better"
     small = trained("restore", products[:9])
     assert small.metrics["validation"] is None and small.image_count == 9
 

@@ -309,16 +309,21 @@ def test_an_untrained_checkpoint_gives_the_photo_back():
 # ---- validation on held-out photos ------------------------------------------------------------------------
 
 def test_validation_scores_the_untouched_photo_as_the_baseline_and_catches_a_harmful_restorer():
-    from mlcore.restoration.validation import DEGRADATIONS, validate
+    from mlcore.restoration.tasks import TASKS
+    from mlcore.restoration.validation import validate
 
     held_out = [to_float(p) for p in photos(3, seed=5)]
     identity = Restorer(tiny(), RestorationModel(tiny()), package_version="test", step=0, device=torch.device("cpu"))
     neutral = validate(identity, held_out, crop=32)
-    assert set(neutral["per_degradation"]) == set(DEGRADATIONS) and neutral["photos"] == 3 and neutral["crop"] == 32
-    # An untrained restorer gives the (enlarged) input back: no gain and no loss, on every degradation.
-    assert all(abs(v["gain_db"]) < 1e-3 for v in neutral["per_degradation"].values()), neutral
-    assert neutral["per_degradation"]["noise25"]["input_psnr"] < neutral["per_degradation"]["noise15"]["input_psnr"]
+    assert set(neutral["per_degradation"]) == {d for t in TASKS.values() for d in t.degradations}
+    assert set(neutral["tasks"]) == set(TASKS) and neutral["photos"] == 3 and neutral["crop"] == 32
+    # An untrained restorer gives the (enlarged) input back: no gain and no loss, on every degradation; a tie
+    # with the untouched photo never chooses the model.
+    assert all(abs(v["model"] - v["unchanged"]) < 1e-3 for v in neutral["per_degradation"].values()), neutral
+    assert all(c["method"] != "model" for c in neutral["tasks"].values()), neutral["tasks"]
+    assert neutral["per_degradation"]["noise25"]["unchanged"] < neutral["per_degradation"]["noise15"]["unchanged"]
     scrambled = scrambled_restorer()
     harmful = validate(scrambled, held_out, crop=32)
     assert harmful["mean_gain_db"] < -1.0, harmful
+    assert all(c["method"] != "model" and c["model_margin_db"] < 0 for c in harmful["tasks"].values()), harmful["tasks"]
     assert validate(scrambled, held_out, crop=32) == harmful, "seeded degradations: the same numbers again"

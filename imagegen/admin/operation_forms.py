@@ -32,6 +32,9 @@ def form_field(field: drf.Field) -> forms.Field | None:
         common["initial"] = field.default
     if isinstance(field, drf.BooleanField):
         return forms.BooleanField(**{**common, "required": False})
+    if isinstance(field, drf.MultipleChoiceField):
+        choices = [(str(value), str(label)) for value, label in field.choices.items()]
+        return forms.MultipleChoiceField(choices=choices, widget=forms.CheckboxSelectMultiple, **common)
     if isinstance(field, drf.ChoiceField) and not isinstance(field, (drf.MultipleChoiceField, drf.FileField)):
         choices = [(str(value), str(label)) for value, label in field.choices.items()]
         if not field.required and "initial" not in common:
@@ -92,7 +95,7 @@ class OperationForm(forms.Form):
             value = self.cleaned_data.get(name)
             if name in self.list_options:
                 value = [part.strip() for part in (value or "").split(",") if part.strip()] or None
-            if value is None or value == "":
+            if value is None or value == "" or value == []:
                 continue
             options[name] = value
         return options

@@ -122,6 +122,10 @@ class JobModels:
         version = active_version(kind, scene_set=scene_set)
         return version, (None if version is None else load_sampler(version))
 
+    def version(self, kind: str, *, scene_set=None):
+        """The serving version alone (its metrics, say), not loaded."""
+        return active_version(kind, scene_set=scene_set)
+
 
 def prepared_options(op, options: dict, read_photo=None) -> dict:
     """The stored options made ready for ``apply`` in the job: the models ``load_models`` loads, then ``prepare``."""
@@ -166,11 +170,13 @@ def edit_photo(job: Job, progress) -> None:
     prepared = prepared_options(op, options)
     results = op.results(photo, prepared, model)
     progress(85, "Saving the result")
-    xmp = edited_image_xmp(operation=str(op.label), details=op.describe(options), source=name, model_version=version,
-                           other_versions=op.versions_used(prepared))
     with atomic_files() as files:
         rows = []
         for seed, result in results:
+            info = result.info.get("imagegen", {})
+            xmp = edited_image_xmp(operation=str(op.label), details=op.describe_result(options, info), source=name,
+                                   model_version=version if info.get("model_used", True) else None,
+                                   other_versions=op.versions_used(prepared))
             row = GeneratedImage(
                 product=job.product,
                 kind=op.result_kind,
@@ -180,7 +186,7 @@ def edit_photo(job: Job, progress) -> None:
                 width=result.width,
                 height=result.height,
                 source_image=name[:255],
-                parameters={"operation": op.name, "options": options, "source": source, **result.info.get("imagegen", {})},
+                parameters={"operation": op.name, "options": options, "source": source, **info},
                 review_state=settings.DEFAULT_REVIEW_STATE,
             )
             files.save(row.image, "edited.png", png_file(result, xmp))

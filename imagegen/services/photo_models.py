@@ -27,6 +27,7 @@ from .files import atomic_files
 from .model_registry import activate
 from .photo_model_kinds import is_scene_set_model, photo_models, trainable_models
 from .photo_reading import read_product_photo
+from .validated_choices import describe_choices
 from .products import product_photos
 from .scene_sets import training_backdrops
 
@@ -112,6 +113,8 @@ def _activation(validation: dict | None, copies: dict | None = None, quality: di
     if validation is None:
         # Not a generator: there is no FID to gate on, so "if-better" activates it like "always".
         return True, "no validation for this kind, or too few photos to hold some out"
+    if validation.get("tasks"):
+        return True, describe_choices(validation)
     gain = validation["mean_gain_db"]
     if gain <= 0:
         return False, (

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+import re
 from functools import lru_cache
 from statistics import median
 
@@ -37,6 +38,9 @@ CHROMATIC_PALETTE: dict[str, tuple[tuple[int, int, int], ...]] = {
     "purple": ((110, 55, 140), (90, 40, 165)),
 }
 COLOUR_NAMES = ("black", "grey", "white", *CHROMATIC_PALETTE)
+# The shade a name stands for when a colour is asked for by name (colourways): the chromatic names' first.
+ACHROMATIC_SHADES = {"black": (30, 30, 32), "grey": (128, 128, 128), "white": (238, 238, 236)}
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 # Pixels closer than this (CIE76 delta E) to the border's median colour count as background.
 BACKGROUND_DELTA_E = 14.0
@@ -72,6 +76,20 @@ def dominant_colour_name(image: Image.Image) -> str:
     votes = Counter(colour_name(_quantise(p)) for p in voters)
     # Ties go to the earlier name so the result never depends on dict or hash ordering.
     return max(votes, key=lambda name: (votes[name], -COLOUR_NAMES.index(name)))
+
+
+def colour_rgb(colour: str) -> tuple[int, int, int]:
+    """8-bit sRGB of a colour name (``COLOUR_NAMES``) or a hex code "#rrggbb"; a ValueError otherwise."""
+    key = colour.strip().lower()
+    if key in ACHROMATIC_SHADES:
+        return ACHROMATIC_SHADES[key]
+    if key in CHROMATIC_PALETTE:
+        return CHROMATIC_PALETTE[key][0]
+    match = _HEX.match(colour.strip())
+    if match is None:
+        raise ValueError(f"unknown colour {colour!r}: give #rrggbb or one of {', '.join(COLOUR_NAMES)}")
+    value = int(match.group(1), 16)
+    return (value >> 16 & 255, value >> 8 & 255, value & 255)
 
 
 @lru_cache(maxsize=None)

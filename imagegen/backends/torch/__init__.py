@@ -51,6 +51,13 @@ class TorchBackend(LightMixin):
     place_on_background = _In("operations")
     find_backdrop_specks = _In("operations")
     brand_look_of = _In("operations")
+    needed_enhancements = _In("operations")
+    enhance_photo = _In("operations")
+    repair_photo = _In("operations")
+    expand_photo = _In("operations")
+
+    # Colourways (colourways.py)
+    recolour_product = _In("colourways")
 
     # Product scenes: composition, backdrops (scenes.py)
     compose_product_scene = _In("scenes")

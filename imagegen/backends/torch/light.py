@@ -3,7 +3,8 @@ it accepts. The system checks and the web processes ask these."""
 from collections.abc import Sequence
 
 import mlcore
-from mlcore.conditioning.colour import lab_to_srgb, srgb_to_lab
+from mlcore.conditioning.colour import COLOUR_NAMES, colour_rgb, lab_to_srgb, srgb_to_lab
+from mlcore.inpainting.margins import ASPECTS, check_margins, margins_for
 from mlcore.inference_options import CHANNELS_LAST, COMPILE_MODES, DEFAULT_CHUNK, PRECISIONS, InferenceOptions
 from mlcore.registry import KINDS, PHOTO_MODEL_KINDS, R1_KINDS
 
@@ -39,6 +40,25 @@ class LightMixin:
     def colour_lab(self, rgb: tuple[int, int, int]) -> tuple[float, float, float]:
         """CIELAB (D65) of one 8-bit sRGB colour (the storefront's colour differences)."""
         return srgb_to_lab(rgb)
+
+    def colour_names(self) -> tuple[str, ...]:
+        """The colour names a colourway may be asked for by (else "#rrggbb")."""
+        return COLOUR_NAMES
+
+    def colour_rgb(self, colour: str) -> tuple[int, int, int]:
+        """8-bit sRGB of a colour name or "#rrggbb"; a ValueError otherwise."""
+        return colour_rgb(colour)
+
+    def expand_aspects(self) -> tuple[str, ...]:
+        """The aspect ratios Expand offers ("4:5": width 4, height 5)."""
+        return tuple(ASPECTS)
+
+    def expand_margins(self, size: tuple[int, int], *, aspect: str | None = None, margins=None) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) pixels Expand adds to a ``size`` photo for ``aspect`` or ``margins``; a
+        ValueError when they are out of bounds."""
+        margins = tuple(margins) if aspect is None else margins_for(size, aspect)
+        check_margins(size, margins)
+        return margins
 
     def taste_colour(self, features: Sequence[float]) -> str:
         """The "#rrggbb" colour of three taste features (CIELAB's L, a and b over ``LAB_SCALE``), which a web

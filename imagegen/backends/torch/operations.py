@@ -1,13 +1,19 @@
 """The photo operations' work that needs mlcore beyond a loaded model (``services.operations``): cutting the
-product out and placing it on a backdrop, finding specks, and reading a brand look from photos.
+product out and placing it on a backdrop, finding specks, reading a brand look from photos, and running
+Enhance's tasks, Repair's fills and Expand's margins each by its validated choice (and what a photo needs).
 
 The backend imports this module when one of these is first asked for.
 """
+import numpy as np
 import torch
 from mlcore.background import Segmenter, on_background
 from mlcore.background.specks import find_backdrop_specks as _find_specks
 from mlcore.background.textures import studio_sweep
 from mlcore.brandlook.look import look_of
+from mlcore.inpainting import classical as fills
+from mlcore.inpainting.outpaint import expand
+from mlcore.inpainting.validation import LARGE_HOLE
+from mlcore.restoration import detect, tasks
 from PIL import Image
 
 
@@ -38,3 +44,40 @@ def find_backdrop_specks(photo: Image.Image):
 def brand_look_of(photos: list[Image.Image]):
     """The colour and tone the reference ``photos`` share, as the brand-look model takes it."""
     return look_of(photos)
+
+
+def needed_enhancements(photo: Image.Image) -> tuple[list[str], dict]:
+    """(the Enhance corrections ``photo`` needs, in the order they run; the measurements that said so)."""
+    return detect.needed(photo.convert("RGB"))
+
+
+def enhance_photo(photo: Image.Image, names: list[str], *, upscale: int, choices: dict | None, restorer) -> tuple:
+    """(``photo`` with the corrections ``names`` made and enlarged ``upscale`` times, each by its validated
+    choice (the classical tool without ``choices``); the steps that ran)."""
+    return tasks.enhance(photo, names, upscale=upscale, choices=choices, restorer=restorer)
+
+
+def repair_photo(photo: Image.Image, mask: Image.Image, choices: dict | None, inpainter) -> tuple[Image.Image, dict]:
+    """(``photo`` with ``mask``'s holes filled by what won holes of their size on held-out photos (OpenCV's
+    Telea without ``choices``), the step: task, method, tool, measured)."""
+    hole = np.asarray(mask.convert("L")) >= 128
+    task = "repair_large" if hole.mean() > LARGE_HOLE else "repair_small"
+    choice = (choices or {}).get(task) or {"method": "tool", "tool": fills.TELEA.name, "measured": False}
+    step = {"task": task, "method": choice["method"], "measured": choice.get("measured", True)}
+    if choice["method"] == "model":
+        return inpainter.repair(photo, mask), step
+    step["tool"] = choice["tool"]
+    rgb = np.asarray(photo.convert("RGB"))
+    out = Image.fromarray(fills.named(choice["tool"]).apply(rgb, hole))
+    if photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info):
+        out.putalpha(photo.convert("RGBA").getchannel("A"))
+    return out, step
+
+
+def expand_photo(photo: Image.Image, margins, choices: dict | None, inpainter) -> tuple[Image.Image, dict]:
+    """(``photo`` grown by ``margins``, filled by what won Expand on held-out photos (the edge colour without
+    ``choices``), the step)."""
+    choice = (choices or {}).get("expand") or {"method": "tool", "tool": fills.EDGE_COLOUR.name, "measured": False}
+    step = {"task": "expand", "method": choice["method"], "measured": choice.get("measured", True),
+            **({"tool": choice["tool"]} if choice["method"] == "tool" else {})}
+    return expand(photo, tuple(margins), choice, inpainter), step

@@ -61,7 +61,8 @@ class Operation:
     def results(self, photo: Image.Image, options: dict, model: Any) -> list[tuple[int, Image.Image]]:
         """Every (seed, image) the job stores: ``apply``'s one result by default; an operation that makes
         variants (scenes) returns one per seed. A result's ``info["imagegen"]`` (plain JSON) goes into its
-        image's parameters, for what the options alone do not say (model versions used, measurements)."""
+        image's parameters, for what the options alone do not say (model versions used, measurements); with
+        ``"model_used": False`` there, its provenance says no trained model made its pixels."""
         return [(0, self.apply(photo, options, model))]
 
     def versions_used(self, prepared: dict) -> list[int]:
@@ -71,6 +72,11 @@ class Operation:
     def describe(self, options: dict) -> str:
         """The options in words, for the result's provenance."""
         return str(self.label)
+
+    def describe_result(self, options: dict, info: dict) -> str:
+        """What was done to make one result, for its provenance: ``describe`` unless the result's
+        ``info["imagegen"]`` says more (which method ran, say)."""
+        return self.describe(options)
 
     def load_models(self, options: dict, models) -> dict:
         """In the job, before ``prepare``: options to add, holding models besides ``model_kind``'s (a scene

@@ -1,0 +1,42 @@
+"""Expand: a photo on a larger canvas (another aspect ratio, or margins), the new margins filled by the trained
+inpainting model or a classical fill; the photo's own pixels stay exactly where they were, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from . import classical
+from .margins import check_margins
+
+def canvas(photo: np.ndarray, margins: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(the photo uint8 H x W x 3 on the larger canvas, reflected out into the margins as a starting point; the
+    hole: True on the margins)."""
+    left, top, right, bottom = margins
+    padded = np.pad(photo, ((top, bottom), (left, right), (0, 0)), mode="symmetric")
+    hole = np.ones(padded.shape[:2], dtype=bool)
+    hole[top : top + photo.shape[0], left : left + photo.shape[1]] = False
+    return padded, hole
+
+
+def expand(photo: Image.Image, margins: tuple[int, int, int, int], choice: dict | None = None,
+           inpainter=None) -> Image.Image:
+    """``photo`` grown by ``margins`` (left, top, right, bottom), the margins filled by ``choice``
+    ({"method": "model"} or {"method": "tool", "tool": a fill's name}; default the edge colour). An image with
+    transparency keeps it, its new margins opaque."""
+    check_margins(photo.size, margins)
+    choice = choice or {"method": "tool", "tool": classical.EDGE_COLOUR.name}
+    rgb = np.asarray(photo.convert("RGB"))
+    start, hole = canvas(rgb, margins)
+    if choice["method"] == "model":
+        if inpainter is None:
+            raise ValueError("the choice is the model but no inpainter was given")
+        out = inpainter.repair(Image.fromarray(start), Image.fromarray((hole * 255).astype(np.uint8)))
+    else:
+        out = Image.fromarray(classical.named(choice["tool"], classical.EXPAND_FILLS).apply(start, hole))
+    left, top, *_ = margins
+    if photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info):
+        alpha = Image.new("L", out.size, 255)
+        alpha.paste(photo.convert("RGBA").getchannel("A"), (left, top))
+        out.putalpha(alpha)
+    return out

@@ -1,0 +1,100 @@
+"""Enhance's named tasks, and running them with what won each on held-out photos.
+
+Each task is measured (``validation``) on the benchmark degradations it undoes, for the trained model, each of
+its classical tools and the untouched photo; the winner is the task's *choice*, stored with the model version:
+``{"method": "model" | "tool" | "unchanged", "tool": name}``. ``enhance`` runs the asked tasks in ``ORDER``
+with their choices, so no task makes a photo worse than its best measured alternative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image
+
+from . import classical
+from .classical import Tool
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    degradations: tuple[str, ...]  # the benchmark degradations (degrade.NAMED) it is measured on
+    tools: tuple[Tool, ...]  # its classical tools
+    scale: int = 1  # an enlargement: 2 or 4
+
+    @property
+    def enlarges(self) -> bool:
+        return self.scale > 1
+
+
+TASKS: dict[str, Task] = {
+    task.name: task for task in (
+        Task("exposure", ("underexposed", "overexposed"), (classical.AUTOCONTRAST,)),
+        Task("colour", ("colourcast",), (classical.GREY_EDGE, classical.CHANNEL_STRETCH, classical.WHITE_PATCH)),
+        Task("denoise", ("noise15", "noise25"), (classical.NLM,)),
+        Task("jpeg", ("jpeg20",), (classical.JPEG_NLM,)),
+        Task("deblur", ("blur",), (classical.UNSHARP_MASK,)),
+        Task("upscale2", ("downscale2",), (classical.LANCZOS, classical.BICUBIC), scale=2),
+        Task("upscale4", ("downscale4",), (classical.LANCZOS, classical.BICUBIC), scale=4),
+    )
+}
+# Tone first (the denoiser's and sharpener's strengths assume a normally exposed photo), enlargement last.
+ORDER = ("exposure", "colour", "denoise", "jpeg", "deblur", "upscale2", "upscale4")
+CORRECTIONS = tuple(name for name in ORDER if not TASKS[name].enlarges)
+UPSCALE_TASK = {2: "upscale2", 4: "upscale4"}
+
+
+def default_choice(task: str) -> dict:
+    """What runs without a validated model: the task's first classical tool (the benchmark's best on the dataset)."""
+    return {"method": "tool", "tool": TASKS[task].tools[0].name, "measured": False}
+
+
+def tool_named(task: str, name: str) -> Tool:
+    for tool in TASKS[task].tools:
+        if tool.name == name:
+            return tool
+    raise KeyError(f"task {task!r} has no tool {name!r}; it has {[t.name for t in TASKS[task].tools]}")
+
+
+def enhance(photo: Image.Image, tasks: list[str], *, upscale: int = 1, choices: dict | None = None,
+            restorer=None) -> tuple[Image.Image, list[dict]]:
+    """``photo`` with ``tasks`` (names from ``CORRECTIONS``) done and enlarged ``upscale`` times, each by its
+    choice (``choices[task]``, else ``default_choice``); and the steps, one per task: the task, the method that
+    ran and, for a tool, its name. The model runs once, enlarging too when the enlargement chose it. An image
+    with transparency keeps its alpha channel (enlarged bicubically)."""
+    unknown = [t for t in tasks if t not in CORRECTIONS]
+    if unknown:
+        raise ValueError(f"unknown Enhance task(s) {unknown}; known: {list(CORRECTIONS)}")
+    wanted = [t for t in CORRECTIONS if t in tasks] + ([UPSCALE_TASK[upscale]] if upscale > 1 else [])
+    if not wanted:
+        raise ValueError("no task to run")
+    plan = [(task, (choices or {}).get(task) or default_choice(task)) for task in wanted]
+    if any(choice["method"] == "model" for _, choice in plan) and restorer is None:
+        raise ValueError("a task chose the model but no restorer was given")
+    has_alpha = photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info)
+    alpha = photo.convert("RGBA").getchannel("A") if has_alpha else None
+    image = photo.convert("RGB")
+    model_ran, enlarged, steps = False, False, []
+    for task, choice in plan:
+        method = choice["method"]
+        step = {"task": task, "method": method}
+        if method == "model":
+            if not model_ran:
+                scale = upscale if dict(plan).get(UPSCALE_TASK.get(upscale), {}).get("method") == "model" else 1
+                image = restorer.enhance(image, upscale=scale)
+                model_ran, enlarged = True, enlarged or scale > 1
+        elif method == "tool":
+            step["tool"] = choice["tool"]
+            if not (TASKS[task].enlarges and enlarged):
+                image = tool_named(task, choice["tool"]).apply(image, TASKS[task].scale)
+                enlarged = enlarged or TASKS[task].enlarges
+        elif method != "unchanged":
+            raise ValueError(f"unknown method {method!r} for {task}")
+        step["measured"] = choice.get("measured", True)
+        steps.append(step)
+    if upscale > 1 and not enlarged:  # the enlargement chose "unchanged": plain bicubic, as the measurement did
+        image = classical.BICUBIC.apply(image, upscale)
+    if alpha is not None:
+        image.putalpha(alpha.resize(image.size, Image.Resampling.BICUBIC) if upscale > 1 else alpha)
+    return image, steps
