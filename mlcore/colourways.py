@@ -2,7 +2,8 @@
 
 In CIELAB, inside the soft matte (``scenes.matte``): the lightness is moved so that the product's median
 lightness becomes the target's, every pixel by the same amount (the shading and the texture, which are
-differences of lightness, are kept), compressed toward the median only as far as needed to stay in 0-100;
+differences of lightness, are kept), compressed toward the median only as far as needed to stay in 0-100,
+on each side of the median separately;
 the colour (a*, b*) becomes the target's plus the product's own variation around its mean (a print or a
 weave stays visible), its chroma scaled down where the new lightness nears black or white, as real dyes do
 (highlights stay white, deep folds stay dark). Pixels outside the matte keep their exact bytes.
@@ -62,9 +63,13 @@ def recolour(photo: Image.Image, matte: Image.Image, colour: str) -> Image.Image
     weights = alpha.flatten()[inside]
     lightness = lab[0].flatten()[inside]
     low, high = (_weighted_quantile(lightness, weights, q) - float(median[0]) for q in SPREAD_PERCENTILES)
-    # The largest gain <= 1 that keeps the spread between 0 and 100 around the target's lightness.
-    gain = min(1.0, float(target[0]) / max(-low, 1e-3), (100.0 - float(target[0])) / max(high, 1e-3))
-    new_l = (target[0] + (lab[0] - median[0]) * gain).clamp(0.0, 100.0)
+    # Below and above the median, the largest gain <= 1 that keeps that side of the spread inside 0-100: a
+    # white colourway keeps its folds' full depth and only its highlights are compressed (one gain for both
+    # sides flattened every white and black colourway).
+    shift = lab[0] - median[0]
+    gain_below = min(1.0, float(target[0]) / max(-low, 1e-3))
+    gain_above = min(1.0, (100.0 - float(target[0])) / max(high, 1e-3))
+    new_l = (target[0] + shift * torch.where(shift < 0, gain_below, gain_above)).clamp(0.0, 100.0)
     mean_ab = torch.stack([(lab[c] * alpha).sum() / alpha.sum() for c in (1, 2)]).view(2, 1, 1)
     room = (torch.minimum(new_l, 100.0 - new_l) / CHROMA_ROOM).clamp(0.0, 1.0)
     target_room = min(1.0, min(float(target[0]), 100.0 - float(target[0])) / CHROMA_ROOM)

@@ -101,14 +101,46 @@ def test_inpaint_quick_run_scores_ours_and_both_opencv_baselines(tmp_path):
     for size, (low, high) in (("small", (0.02, 0.05)), ("large", (0.15, 0.30))):
         entry = result["masks"][size]
         assert low <= entry["coverage_range"][0] <= entry["coverage_range"][1] <= high, size
-        assert set(entry["contenders"]) == {"ours", "Telea", "Navier-Stokes"}, size
+        assert set(entry["contenders"]) == {"ours", "operation", "Telea", "Navier-Stokes"}, size
         for scores in entry["contenders"].values():
             assert math.isfinite(scores["psnr"]) and -1 < scores["ssim"] <= 1, size
         margins = entry["margins"]
-        assert entry["meets_target"] == all(m["psnr"] > 0 and m["ssim"] > 0 for m in margins.values()), size
+        assert entry["meets_target"] == all(m["psnr"] >= 0.5 for m in margins.values()), size
+        assert entry["operation_ran"] and math.isfinite(entry["operation_margin_db"]), size
+    expand = result["expand"]
+    assert expand["cases"] == 2 * 6 and {"ours", "operation", "Edge colour", "Reflect padding"} <= set(expand["contenders"])
+    assert expand["operation_ran"] in ("model", "Edge colour", "Edge pixels repeated", "OpenCV Telea")
+    assert (out / expand["picture"]).is_file()
+    assert set(result["activation"]["tasks"]) == {"repair_small", "repair_large", "expand"}
     for entries in result["speed"]["seconds_per_megapixel"].values():
-        assert len(entries) == 3 and all(seconds > 0 for seconds in entries.values())
+        assert len(entries) >= 3 and all(seconds > 0 for seconds in entries.values())
     assert "| small |" in json_path.with_suffix(".md").read_text()
+
+
+def test_colourways_run_measures_ours_and_the_hue_shift_and_keeps_a_picture(tmp_path):
+    data = demo_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    done = run_script("bench/colourways.py", "--per-class", "3", "--colours", "2", "--data", str(data), "--out", str(out),
+                      timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [json_path] = out.glob("*-colourways.json")
+    result = json.loads(json_path.read_text())
+    assert {"ours", "hue shift"} <= set(result["summary"])
+    ours = result["summary"]["ours"]
+    assert ours["cases"] >= 2 and ours["backdrop_pixels_changed"] == 0 and 0 < ours["structure_median"] <= 1
+    assert (out / result["picture"]).is_file() and all(v > 0 for v in result["speed"].values())
+
+
+def test_enhance_detect_run_reports_every_degradation_and_the_clean_photos(tmp_path):
+    data = demo_dataset(tmp_path / "data")
+    out = tmp_path / "out"
+    done = run_script("bench/enhance_detect.py", "--per-class", "2", "--data", str(data), "--out", str(out), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [json_path] = out.glob("*-enhance-detect.json")
+    rates = json.loads(json_path.read_text())["rates"]
+    assert set(rates) == {"clean", "noise15", "noise25", "blur", "jpeg20", "underexposed", "overexposed", "colourcast"}
+    assert all(r["photos"] == 6 for r in rates.values()) and rates["clean"]["found_expected"] is None
+    assert 0 <= rates["noise25"]["found_expected"] <= 1
 
 
 def test_specks_run_accounts_for_every_photo_and_never_marks_the_product(tmp_path):

@@ -89,3 +89,33 @@ def test_bad_colours_are_a_400_and_queue_nothing(make_products, editor_api, colo
     reply = editor_api.post(f"/api/products/{product.pk}/colourways/", {"colours": colours}, format="json")
     assert reply.status_code == 400 and message in str(reply.json()), reply.json()
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("operation, options, per_product", [
+    ("colourways", {"colours": ["navy", "olive"]}, 2), ("expand", {"aspect": "4:5"}, 1),
+    ("enhance", {"tasks": ["exposure"], "upscale": 2}, 1),
+])
+def test_the_new_operations_run_in_bulk_through_the_api(make_products, editor_api, operation, options, per_product):
+    from imagegen.models import BulkOperation
+    from imagegen.services import bulk
+
+    products = make_products({"hat": 3})
+    reply = editor_api.post("/api/bulk/edit/", {"product_ids": [p.pk for p in products], "operation": operation,
+                                                "options": options}, format="json")
+    assert reply.status_code == 202, reply.json()
+    batch = BulkOperation.objects.get()
+    assert batch.total == 3
+    # Expand in this process (the test's transaction never commits, so no expansion task was sent).
+    BulkOperation.objects.filter(pk=batch.pk).update(state=BulkOperation.State.EXPANDING)
+    job_ids, _more = bulk._expand_chunk(batch.pk)
+    services.execute_many(job_ids)
+    jobs = list(Job.objects.filter(bulk=batch))
+    done = [job for job in jobs if job.state == Job.State.SUCCEEDED]
+    # A photo the classical cut-out cannot judge is refused with the reason (colourways needs the product's matte).
+    refused = [job for job in jobs if job not in done]
+    assert all(operation == "colourways" and "train the cut-out model" in job.error for job in refused), \
+        [job.error for job in refused]
+    assert done and len(done) + len(refused) == 3
+    images = GeneratedImage.objects.filter(job__bulk=batch)
+    assert images.count() == len(done) * per_product
+    assert {i.product_id for i in images} == {job.product_id for job in done}

@@ -4,7 +4,10 @@ a network trained on the shop's own photos with random masks (no pretrained weig
 Layers, as in ``mlcore.restoration``: ``masks`` (random training masks) and ``config`` -> ``networks`` (a pure
 nn.Module) -> ``objective`` (pure loss functions and the batches the one ``Trainer`` trains on) and
 ``sampler`` (``Inpainter``: inference from a checkpoint on a crop around the mask); ``data`` makes the
-training data from PIL photos ("inpaint" in ``mlcore.registry``).
+training data from PIL photos ("inpaint" in ``mlcore.registry``). Expand grows a photo's canvas
+(``margins``: the geometry, plain Python; ``outpaint``: the fill); ``classical`` holds the OpenCV and padding
+fills both are measured against, and ``validation`` chooses per task (small holes, large holes, margins) what
+runs, on held-out photos.
 
 Public API::
 

@@ -39,7 +39,7 @@ def _psnr(out: np.ndarray, clean: np.ndarray, hole: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / max(np.mean(err**2), 1e-10)))
 
 
-def _expand_cases(clean: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def expand_cases(clean: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """(start canvas, hole) pairs: the crop cut narrower, then lower, and grown back by reflection."""
     s = clean.shape[0]
     cut = round(s * EXPAND_CUT / 2)
@@ -53,7 +53,7 @@ def _expand_cases(clean: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def _cases(task: str, clean: np.ndarray, index: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     if task == "expand":
-        return _expand_cases(clean)
+        return expand_cases(clean)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + index * 7 + (task == "repair_large"))
     hole = random_mask(generator, *clean.shape[:2], size=task.removeprefix("repair_")).numpy()
     return [(np.where(hole[..., None], 0, clean).astype(np.uint8), hole)]

@@ -4,7 +4,9 @@ white balance, with a network trained self-supervised on the shop's own photos.
 Layers, as for the generators: ``degrade`` (the synthetic degradations) and ``config`` -> ``networks`` (pure
 nn.Modules) -> ``objective`` (pure loss functions and the batches the one ``Trainer`` trains on) and
 ``sampler`` (``Restorer``: inference from a checkpoint, tiled); ``data`` makes the training data from PIL
-photos and ``validation`` scores a restorer on held-out photos ("restore" in ``mlcore.registry``).
+photos. Enhance's named tasks (``tasks``) each have classical tools (``classical``); ``validation`` scores the
+restorer, the tools and the untouched photo per task on held-out photos and chooses what each task runs
+("restore" in ``mlcore.registry``); ``detect`` (with ``noise_level``) measures which tasks a photo needs.
 
     from mlcore.restoration import RestorationConfig, Restorer, Trainer, photo_tensors
 

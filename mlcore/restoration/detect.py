@@ -8,13 +8,15 @@ the clean photos) and their accuracy is measured on the test split (``bench/resu
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
+from .classical import edge_gains
 from .noise_level import grey, noise_sigma
+from .tasks import ORDER
 
 # Thresholds (see the module docstring): each measurement's value above which the task is needed.
 THRESHOLDS = {
-    "denoise": 12.7,  # estimated noise sigma, 0-255 units
+    "denoise": 13.9,  # estimated noise sigma, 0-255 units
     "jpeg": 1.28,  # blockiness: mean step across the 8-pixel JPEG grid over the mean step elsewhere
     "deblur": 0.81,  # softness: gradient left after a small blur over the gradient before
     "underexposed": 0.39,  # 1 - the 99th percentile of luma (0-1)
@@ -26,6 +28,8 @@ BLOCK = 8
 
 
 def blockiness(image: Image.Image) -> float:
+    """The mean step between neighbouring pixels across the 8-pixel grid JPEG compresses in, over the mean step
+    elsewhere: ~1 for an image without block edges."""
     g = grey(image)
     h, w = g.shape
     if min(h, w) < 4 * BLOCK:
@@ -38,8 +42,8 @@ def blockiness(image: Image.Image) -> float:
 
 
 def softness(image: Image.Image) -> float:
-    from PIL import ImageFilter
-
+    """How little a small gaussian blur takes away: the mean gradient after it over the mean gradient before
+    (near 1 for a photo that is blurred already)."""
     g = grey(image)
 
     def gradient(a: np.ndarray) -> float:
@@ -57,8 +61,6 @@ def edge_cast(image: Image.Image) -> float:
     """How far the photo's edges are from grey: the largest |log| of the red or blue mean gradient over the green
     (the grey-edge hypothesis, van de Weijer et al. 2007: edges average to grey under neutral light; garments'
     own colours cancel far better over edges than over pixels)."""
-    from .classical import edge_gains
-
     return float(np.abs(np.log(edge_gains(image))).max())
 
 
@@ -77,7 +79,6 @@ def measurements(image: Image.Image) -> dict[str, float]:
 
 def needed(image: Image.Image, thresholds: dict[str, float] = THRESHOLDS) -> tuple[list[str], dict[str, float]]:
     """(the tasks ``image`` needs, in ``tasks.ORDER``; every measurement)."""
-    from .tasks import ORDER
 
     values = measurements(image)
     over = {name for name, value in values.items() if value > thresholds[name]}

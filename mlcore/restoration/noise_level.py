@@ -12,6 +12,8 @@ from PIL import Image
 _KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 # Edges and texture answer the kernel too; only the smoother share of the photo (by gradient) is measured.
 SMOOTH_SHARE = 0.5
+CLIP_MARGIN = 12
+MIN_USABLE = 0.05
 # Choosing the smoother half also chooses the quieter noise draws: on the dataset's photos with added noise of
 # sigma 15 and 25 the raw estimate was 0.66 of the truth (median, bench/enhance_detect.py's measurements).
 BIAS = 1 / 0.66
@@ -39,5 +41,10 @@ def noise_sigma(image: Image.Image) -> float:
     response = np.abs(_filter3(g, _KERNEL))
     gy, gx = np.gradient(g[1:-1, 1:-1])
     gradient = np.hypot(gx, gy)
-    smooth = response[gradient <= np.quantile(gradient, SMOOTH_SHARE)]
+    # Noise is clipped away where the photo is near black or white (a white backdrop): not measured there.
+    centre = g[1:-1, 1:-1]
+    usable = (centre > CLIP_MARGIN) & (centre < 255 - CLIP_MARGIN)
+    if usable.mean() < MIN_USABLE:
+        usable = np.ones_like(usable)
+    smooth = response[usable & (gradient <= np.quantile(gradient[usable], SMOOTH_SHARE))]
     return float(smooth.mean() * math.sqrt(math.pi / 2) / 6.0 * BIAS)
