@@ -15,6 +15,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.functional import pil_to_tensor
 
+from .photos import has_alpha
+
 ImageSource = str | os.PathLike | bytes | bytearray | BinaryIO
 
 # Transparent areas of cut-out product shots become white, like a studio backdrop.
@@ -39,8 +41,7 @@ def _read_bytes(source: ImageSource) -> bytes:
 
 
 def _flatten_alpha(img: Image.Image) -> Image.Image:
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-    if not has_alpha:
+    if not has_alpha(img):
         return img.convert("RGB")
     rgba = img.convert("RGBA")
     background = Image.new("RGB", rgba.size, ALPHA_BACKGROUND)

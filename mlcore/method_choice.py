@@ -15,16 +15,22 @@ MODEL = "model"
 def choose(scores: dict[str, float], *, may_stay_unchanged: bool = True) -> dict:
     """The winner of one task's mean scores (higher is better; keys ``unchanged``, ``model`` and tool names).
 
-    Ties go to the untouched photo, then to a tool, as the safer and cheaper. A task that must change the photo
-    (an enlargement, a hole to fill) cannot stay unchanged: its ``unchanged`` score, when given, only sets the
-    bar. Returns {"method": "model" | "tool" | "unchanged", "tool" (a tool's name), "psnr" (the scores),
+    The model wins only by beating every other score, ``unchanged`` included; otherwise ties go to the untouched
+    photo, then to the tools in their order, as the safer and cheaper. A task that must change the photo (an
+    enlargement, a hole to fill) cannot stay unchanged: its ``unchanged`` score, when given, only sets the bar
+    the model must clear. Returns {"method": "model" | "tool" | "unchanged", "tool" (a tool's name), "psnr" (the scores),
     "model_margin_db" (the model over the best other), "gain_db" (the winner over ``unchanged``, when scored)}."""
-    others = [name for name in scores if name not in (UNCHANGED, MODEL)]
-    order = ([UNCHANGED] if may_stay_unchanged and UNCHANGED in scores else []) + others + [MODEL]
-    best = max(order, key=lambda name: (scores[name], -order.index(name)))
-    rivals = [scores[name] for name in scores if name != MODEL]
+    rivals = {name: value for name, value in scores.items() if name != MODEL}
+    if MODEL in scores and (not rivals or scores[MODEL] > max(rivals.values())):
+        best = MODEL
+    else:
+        # Ties go to the earlier: the untouched photo (where it may stay), then the tools in their order.
+        order = [name for name in rivals if name != UNCHANGED]
+        if may_stay_unchanged and UNCHANGED in rivals or not order:
+            order = [UNCHANGED, *order]
+        best = max(order, key=lambda name: (scores[name], -order.index(name)))
     choice = {"method": best if best in (UNCHANGED, MODEL) else "tool", "psnr": {k: round(v, 3) for k, v in scores.items()},
-              "model_margin_db": round(scores[MODEL] - max(rivals), 3)}
+              "model_margin_db": round(scores[MODEL] - max(rivals.values()), 3)}
     if UNCHANGED in scores:
         choice["gain_db"] = round(scores[best] - scores[UNCHANGED], 3)
     if choice["method"] == "tool":

@@ -19,6 +19,11 @@ ALPHA_BACKGROUND = (255, 255, 255)
 MIN_CROP = 32
 
 
+def has_alpha(image: Image.Image) -> bool:
+    """Whether a PIL image carries transparency (an alpha band, or a palette's transparent entry)."""
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
 def to_float(image: torch.Tensor) -> torch.Tensor:
     """uint8 -> float32 in [0, 1]."""
     if image.dtype != torch.uint8:

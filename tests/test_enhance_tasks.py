@@ -54,17 +54,21 @@ def test_choose_prefers_the_untouched_photo_then_a_tool_on_ties_and_the_model_on
     assert lost["method"] == "unchanged" and lost["gain_db"] == 0.0
     # An enlargement must enlarge: its untouched score (plain bicubic) is only the bar.
     assert choose({"unchanged": 33.0, "model": 31.0, "Lanczos": 32.0}, may_stay_unchanged=False)["method"] == "tool"
+    # Beating the tools is not enough: the model must beat the untouched (bicubic) photo too.
+    assert choose({"unchanged": 33.0, "model": 32.5, "Lanczos": 32.0}, may_stay_unchanged=False)["tool"] == "Lanczos"
+    assert choose({"unchanged": 33.0, "model": 33.5, "Lanczos": 32.0}, may_stay_unchanged=False)["method"] == "model"
     assert choose({"model": 20.0, "Telea": 19.0}, may_stay_unchanged=False) == {
         "method": "model", "psnr": {"model": 20.0, "Telea": 19.0}, "model_margin_db": 1.0}
 
 
-def test_each_task_runs_its_choice_and_the_model_runs_once_enlarging_when_the_enlargement_chose_it():
+def test_each_task_runs_its_choice_the_corrections_at_the_photos_size_and_the_enlargement_last():
     photo = catalogue_photo()
     restorer = CountingRestorer()
     choices = {"denoise": {"method": "model"}, "deblur": {"method": "model"}, "jpeg": {"method": "unchanged"},
                "upscale2": {"method": "model"}}
     out, steps = enhance(photo, ["deblur", "denoise", "jpeg"], upscale=2, choices=choices, restorer=restorer)
-    assert restorer.calls == [2] and out.size == (2 * photo.width, 2 * photo.height)
+    # Once for the corrections (at the photo's size, as measured), once more to enlarge, after the tools.
+    assert restorer.calls == [1, 2] and out.size == (2 * photo.width, 2 * photo.height)
     assert [s["task"] for s in steps] == ["denoise", "jpeg", "deblur", "upscale2"]
     assert [s["method"] for s in steps] == ["model", "unchanged", "model", "model"]
 
@@ -85,6 +89,10 @@ def test_unchanged_means_the_same_pixels_and_a_tool_step_names_its_tool_and_keep
         enhance(photo, ["denoise"], choices={"denoise": {"method": "model"}})
     with pytest.raises(ValueError, match="unknown Enhance task"):
         enhance(photo, ["sharpen"])
+    with pytest.raises(ValueError, match="megapixels"):
+        enhance(Image.new("RGB", (3000, 2000)), [], upscale=4)
+    tiny = Image.new("RGB", (1, 5), (200, 120, 40))
+    assert np.array_equal(np.asarray(classical.grey_edge(tiny)), np.asarray(tiny)), "no edges: no gains"
 
 
 # Not jpeg20: the gentle denoiser gains ~0.3 dB on the benchmark's photos and loses on some, such as these

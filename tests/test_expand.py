@@ -46,13 +46,14 @@ def test_the_photo_stays_bit_for_bit_where_it_was_and_only_the_margins_are_new(c
     assert np.asarray(out)[:7].std() > 0 or choice is None, "the margins are filled, not left black"
 
 
-def test_transparency_is_kept_and_the_margins_are_opaque():
+def test_transparency_is_kept_and_the_margins_continue_the_edges_alpha():
     photo = catalogue_photo(2).convert("RGBA")
     photo.putalpha(Image.linear_gradient("L").resize(photo.size))
-    out = expand(photo, (10, 0, 10, 0))
-    alpha = np.asarray(out.getchannel("A"))
-    assert out.mode == "RGBA" and (alpha[:, :10] == 255).all()
-    assert np.array_equal(alpha[:, 10:-10], np.asarray(photo.getchannel("A")))
+    out = expand(photo, (10, 6, 10, 0))
+    alpha, own = np.asarray(out.getchannel("A")), np.asarray(photo.getchannel("A"))
+    assert out.mode == "RGBA" and np.array_equal(alpha[6:, 10:-10], own)
+    # A transparent top edge gives a transparent top margin, not the colours that were hidden under it.
+    assert np.array_equal(alpha[:6, 10:-10], np.repeat(own[:1], 6, axis=0)) and (alpha[:6] == 0).all()
 
 
 def test_bad_margins_are_refused():
@@ -89,7 +90,8 @@ def test_expand_and_repair_run_the_validated_choice_and_say_which(make_products,
     result = GeneratedImage.objects.get(job=done)
     assert result.width == result.height and result.kind == "expanded" and result.model_version is None
     assert result.parameters["expand"] | {"margins": None} == {
-        "task": "expand", "method": "tool", "tool": "Edge colour", "measured": False, "margins": None}
+        "task": "expand", "method": "tool", "tool": "Edge colour", "measured": False, "margins": None,
+        "choices_from": None}
     with Image.open(product.image.path) as photo, Image.open(result.image.path) as stored:
         left = result.parameters["expand"]["margins"][0]
         assert np.array_equal(np.asarray(stored.convert("RGB"))[:, left : left + photo.width], np.asarray(photo.convert("RGB")))
@@ -107,8 +109,11 @@ def test_expand_and_repair_run_the_validated_choice_and_say_which(make_products,
     for regions, expected in (([[0.4, 0.4, 0.5, 0.5]], ("repair_small", "model")), ([[0.1, 0.1, 0.7, 0.7]], ("repair_large", "tool"))):
         done = services.execute(services.request_edit(product, "repair", options={"regions": regions}, send=False).pk)
         assert done.state == Job.State.SUCCEEDED, done.error
-        step = GeneratedImage.objects.get(job=done).parameters["repair"]
-        assert (step["task"], step["method"]) == expected
+        result = GeneratedImage.objects.get(job=done)
+        step = result.parameters["repair"]
+        assert (step["task"], step["method"], step["choices_from"]) == (*expected, version.pk)
+        # The row names the model only where it made pixels (the XMP says the same).
+        assert result.model_version == (version if step["method"] == "model" else None)
     done = services.execute(services.request_edit(product, "expand", options={"margins": [0, 10, 0, 10]}, send=False).pk)
     assert GeneratedImage.objects.get(job=done).parameters["expand"]["method"] == "model"
 
@@ -128,7 +133,7 @@ def test_a_photo_already_at_the_aspect_fails_the_job_with_the_reason(make_produc
     (product,) = make_products({"hat": 1})
     product.image.save("square.png", ContentFile(_png(Image.new("RGB", (64, 64), (200, 200, 200)))), save=True)
     done = services.execute(services.request_edit(product, "expand", options={"aspect": "1:1"}, send=False).pk)
-    assert done.state == Job.State.FAILED and "cannot be expanded" in done.error
+    assert done.state == Job.State.FAILED and "is 1:1 already" in done.error
     assert not GeneratedImage.objects.exists()
 
 

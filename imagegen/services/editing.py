@@ -116,20 +116,28 @@ def source_url(image: GeneratedImage) -> str | None:
 
 class JobModels:
     """What an operation's ``load_models`` may ask for in the job: the serving version of a model kind (a scene
-    set's generator with ``scene_set``) and that version loaded, (None, None) when none is active."""
+    set's generator with ``scene_set``) and that version loaded, (None, None) when none is active.
+
+    ``resolved``: versions the job has already chosen, by kind (its operation's own model, which it loaded): a
+    version activated meanwhile must not mix its choices with the other's model."""
+
+    def __init__(self, resolved: dict | None = None):
+        self.resolved = resolved or {}
 
     def active(self, kind: str, *, scene_set=None):
-        version = active_version(kind, scene_set=scene_set)
+        version = self.version(kind, scene_set=scene_set)
         return version, (None if version is None else load_sampler(version))
 
     def version(self, kind: str, *, scene_set=None):
         """The serving version alone (its metrics, say), not loaded."""
+        if scene_set is None and kind in self.resolved:
+            return self.resolved[kind]
         return active_version(kind, scene_set=scene_set)
 
 
-def prepared_options(op, options: dict, read_photo=None) -> dict:
+def prepared_options(op, options: dict, read_photo=None, models: JobModels | None = None) -> dict:
     """The stored options made ready for ``apply`` in the job: the models ``load_models`` loads, then ``prepare``."""
-    return op.prepare({**options, **op.load_models(options, JobModels())}, read_photo or read_primary_photo)
+    return op.prepare({**options, **op.load_models(options, models or JobModels())}, read_photo or read_primary_photo)
 
 
 @register
@@ -167,20 +175,21 @@ def edit_photo(job: Job, progress) -> None:
             progress(15, f"Loading {version}")
             model = load_sampler(version)
     progress(30, f"{op.label}: {photo.width}×{photo.height}")
-    prepared = prepared_options(op, options)
+    prepared = prepared_options(op, options, models=JobModels({op.model_kind: version} if op.model_kind else {}))
     results = op.results(photo, prepared, model)
     progress(85, "Saving the result")
     with atomic_files() as files:
         rows = []
         for seed, result in results:
             info = result.info.get("imagegen", {})
+            # A loaded model that made none of this result's pixels (a task that ran a classical tool) is not its maker.
+            maker = version if info.get("model_used", True) else None
             xmp = edited_image_xmp(operation=str(op.label), details=op.describe_result(options, info), source=name,
-                                   model_version=version if info.get("model_used", True) else None,
-                                   other_versions=op.versions_used(prepared))
+                                   model_version=maker, other_versions=op.versions_used(prepared))
             row = GeneratedImage(
                 product=job.product,
                 kind=op.result_kind,
-                model_version=version,
+                model_version=maker,
                 job=job,
                 seed=seed,
                 width=result.width,

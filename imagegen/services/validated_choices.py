@@ -39,9 +39,11 @@ def describe_choices(validation: dict) -> str:
     return " ".join(parts)
 
 
-def validated_choices(models, kind: str) -> dict | None:
-    """Per task, what the serving version of ``kind`` chose on held-out photos (``models``: an operation's
-    ``load_models`` argument); None without a serving version validated so (the classical tools run)."""
+def validated_choices(models, kind: str) -> dict:
+    """The options an operation's ``load_models`` adds (``models`` is its argument): ``_choices``, per task what
+    the serving version of ``kind`` chose on held-out photos, None without a serving version validated so (the
+    classical tools run); ``_choices_from``, that version's id."""
     version = models.version(kind)
     validation = (version.metrics or {}).get("validation") if version is not None else None
-    return (validation or {}).get("tasks") or None
+    choices = (validation or {}).get("tasks") or None
+    return {"_choices": choices, "_choices_from": version.pk if choices else None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..photos import has_alpha
 from . import classical
 from .margins import check_margins
 
@@ -23,7 +24,8 @@ def expand(photo: Image.Image, margins: tuple[int, int, int, int], choice: dict 
            inpainter=None) -> Image.Image:
     """``photo`` grown by ``margins`` (left, top, right, bottom), the margins filled by ``choice``
     ({"method": "model"} or {"method": "tool", "tool": a fill's name}; default the edge colour). An image with
-    transparency keeps it, its new margins opaque."""
+    transparency keeps it; its margins take the alpha of the photo's edge they continue (a cut-out on a
+    transparent backdrop gets a transparent margin, not colours that were hidden under it)."""
     check_margins(photo.size, margins)
     choice = choice or {"method": "tool", "tool": classical.EDGE_COLOUR.name}
     rgb = np.asarray(photo.convert("RGB"))
@@ -34,9 +36,8 @@ def expand(photo: Image.Image, margins: tuple[int, int, int, int], choice: dict 
         out = inpainter.repair(Image.fromarray(start), Image.fromarray((hole * 255).astype(np.uint8)))
     else:
         out = Image.fromarray(classical.named(choice["tool"], classical.EXPAND_FILLS).apply(start, hole))
-    left, top, *_ = margins
-    if photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info):
-        alpha = Image.new("L", out.size, 255)
-        alpha.paste(photo.convert("RGBA").getchannel("A"), (left, top))
-        out.putalpha(alpha)
+    if has_alpha(photo):
+        left, top, right, bottom = margins
+        alpha = np.asarray(photo.convert("RGBA").getchannel("A"))
+        out.putalpha(Image.fromarray(np.pad(alpha, ((top, bottom), (left, right)), mode="edge")))
     return out

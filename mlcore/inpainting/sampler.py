@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..photos import has_alpha
 from ..restoration.tiling import pad_to_multiple
 from ..sampling import FrozenNetwork
 from .config import KIND, InpaintConfig
@@ -23,10 +24,6 @@ MIN_MARGIN = 32
 MAX_WORK_SIDE = 768
 # A mask pixel is a hole from this value up ("L" mode, 255 = repair): antialiased brush edges count.
 MASK_THRESHOLD = 128
-
-
-def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 
 
 def crop_box(hole: np.ndarray) -> tuple[int, int, int, int]:
@@ -66,7 +63,7 @@ class Inpainter(FrozenNetwork):
         if mask.size != image.size:
             raise ValueError(f"mask is {mask.size[0]} x {mask.size[1]}, the photo {image.size[0]} x {image.size[1]}:"
                              " they must be the same size")
-        alpha = image.convert("RGBA").getchannel("A") if _has_alpha(image) else None
+        alpha = image.convert("RGBA").getchannel("A") if has_alpha(image) else None
         rgb = np.array(image.convert("RGB"))
         hole = np.asarray(mask.convert("L")) >= MASK_THRESHOLD
         if hole.any():

@@ -85,6 +85,8 @@ def white_patch(image: Image.Image, scale: int = 1) -> Image.Image:
 def edge_gains(image: Image.Image) -> np.ndarray:
     """Per-channel gains (R, G, B; G = 1) that make the photo's mean gradient grey (the grey-edge hypothesis)."""
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    if min(rgb.shape[:2]) < 2:
+        return np.ones(3, dtype=np.float32)
     edges = np.abs(np.diff(rgb, axis=0)).mean(axis=(0, 1)) + np.abs(np.diff(rgb, axis=1)).mean(axis=(0, 1))
     edges = edges.clip(min=1e-3)
     return edges[1] / edges

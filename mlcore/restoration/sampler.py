@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
+from ..photos import has_alpha
 from ..sampling import FrozenNetwork
 from .config import KIND, RestorationConfig
 from .degrade import SCALES, to_float, to_uint8, upscale_bicubic
@@ -69,8 +70,7 @@ class Restorer(FrozenNetwork):
             raise ValueError(
                 f"{width} x {height} enlarged {upscale}x is over {MAX_OUTPUT_PIXELS // 1_000_000} megapixels"
             )
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-        alpha = image.convert("RGBA").getchannel("A") if has_alpha else None
+        alpha = image.convert("RGBA").getchannel("A") if has_alpha(image) else None
         pixels = to_float(pil_to_tensor(image.convert("RGB"))).unsqueeze(0)
         restored = to_pil_image(to_uint8(self.restore_tensor(pixels, upscale=upscale, tile=tile, overlap=overlap)[0]))
         if alpha is None:

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from ..photos import has_alpha
 from . import classical
 from .classical import Tool
+
+# The enlarged photo is held as floats by the model and by the tools' intermediate images.
+MAX_OUTPUT_PIXELS = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -61,40 +65,44 @@ def enhance(photo: Image.Image, tasks: list[str], *, upscale: int = 1, choices: 
             restorer=None) -> tuple[Image.Image, list[dict]]:
     """``photo`` with ``tasks`` (names from ``CORRECTIONS``) done and enlarged ``upscale`` times, each by its
     choice (``choices[task]``, else ``default_choice``); and the steps, one per task: the task, the method that
-    ran and, for a tool, its name. The model runs once, enlarging too when the enlargement chose it. An image
-    with transparency keeps its alpha channel (enlarged bicubically)."""
+    ran and, for a tool, its name. The model runs once for the corrections that chose it (at the first of them)
+    and, when the enlargement chose it, once more at the end to enlarge: every correction runs at the photo's
+    own size, as it was measured. An image with transparency keeps its alpha channel (enlarged bicubically). A
+    ValueError for unknown tasks, or an enlargement over ``MAX_OUTPUT_PIXELS``."""
     unknown = [t for t in tasks if t not in CORRECTIONS]
     if unknown:
         raise ValueError(f"unknown Enhance task(s) {unknown}; known: {list(CORRECTIONS)}")
     wanted = [t for t in CORRECTIONS if t in tasks] + ([UPSCALE_TASK[upscale]] if upscale > 1 else [])
     if not wanted:
         raise ValueError("no task to run")
+    if photo.width * photo.height * upscale * upscale > MAX_OUTPUT_PIXELS:
+        raise ValueError(f"{photo.width} x {photo.height} enlarged {upscale}x is over "
+                         f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels")
     plan = [(task, (choices or {}).get(task) or default_choice(task)) for task in wanted]
     if any(choice["method"] == "model" for _, choice in plan) and restorer is None:
         raise ValueError("a task chose the model but no restorer was given")
-    has_alpha = photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info)
-    alpha = photo.convert("RGBA").getchannel("A") if has_alpha else None
+    alpha = photo.convert("RGBA").getchannel("A") if has_alpha(photo) else None
     image = photo.convert("RGB")
-    model_ran, enlarged, steps = False, False, []
+    corrected_by_model, steps = False, []
     for task, choice in plan:
         method = choice["method"]
         step = {"task": task, "method": method}
         if method == "model":
-            if not model_ran:
-                scale = upscale if dict(plan).get(UPSCALE_TASK.get(upscale), {}).get("method") == "model" else 1
-                image = restorer.enhance(image, upscale=scale)
-                model_ran, enlarged = True, enlarged or scale > 1
+            if TASKS[task].enlarges:
+                image = restorer.enhance(image, upscale=TASKS[task].scale)
+            elif not corrected_by_model:
+                image = restorer.enhance(image, upscale=1)
+                corrected_by_model = True
         elif method == "tool":
             step["tool"] = choice["tool"]
-            if not (TASKS[task].enlarges and enlarged):
-                image = tool_named(task, choice["tool"]).apply(image, TASKS[task].scale)
-                enlarged = enlarged or TASKS[task].enlarges
-        elif method != "unchanged":
+            image = tool_named(task, choice["tool"]).apply(image, TASKS[task].scale)
+        elif method == "unchanged":
+            if TASKS[task].enlarges:  # an enlargement must enlarge: plain bicubic, as the measurement did
+                image = classical.BICUBIC.apply(image, TASKS[task].scale)
+        else:
             raise ValueError(f"unknown method {method!r} for {task}")
         step["measured"] = choice.get("measured", True)
         steps.append(step)
-    if upscale > 1 and not enlarged:  # the enlargement chose "unchanged": plain bicubic, as the measurement did
-        image = classical.BICUBIC.apply(image, upscale)
     if alpha is not None:
         image.putalpha(alpha.resize(image.size, Image.Resampling.BICUBIC) if upscale > 1 else alpha)
     return image, steps

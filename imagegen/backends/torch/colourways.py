@@ -5,6 +5,7 @@ The backend imports this module when it is first asked for.
 import torch
 from mlcore.cielab import srgb_to_lab
 from mlcore.colourways import product_colour, recolour, target_rgb
+from mlcore.photos import has_alpha
 from mlcore.scenes import soft_matte
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
@@ -25,7 +26,7 @@ def recolour_product(photo: Image.Image, segmenter, colour: str) -> tuple[Image.
     alpha = pil_to_tensor(matte)[0].float() / 255.0
     target = _lab(Image.new("RGB", (1, 1), target_rgb(colour))).view(3)
     before, after = product_colour(_lab(rgb), alpha), product_colour(_lab(result), alpha)
-    if photo.mode in ("RGBA", "LA") or (photo.mode == "P" and "transparency" in photo.info):
+    if has_alpha(photo):
         result.putalpha(photo.convert("RGBA").getchannel("A"))
     return result, {
         "product_share": round(float(alpha.mean()), 4),

@@ -53,11 +53,13 @@ class LightMixin:
         """The aspect ratios Expand offers ("4:5": width 4, height 5)."""
         return tuple(ASPECTS)
 
-    def expand_margins(self, size: tuple[int, int], *, aspect: str | None = None, margins=None) -> tuple[int, int, int, int]:
-        """(left, top, right, bottom) pixels Expand adds to a ``size`` photo for ``aspect`` or ``margins``; a
-        ValueError when they are out of bounds."""
+    def expand_margins(self, size: tuple[int, int], *, aspect: str | None = None, margins=None,
+                       check: bool = True) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) pixels Expand adds to a ``size`` photo for ``aspect`` or ``margins``; with
+        ``check``, a ValueError when they are out of bounds."""
         margins = tuple(margins) if aspect is None else margins_for(size, aspect)
-        check_margins(size, margins)
+        if check:
+            check_margins(size, margins)
         return margins
 
     def taste_colour(self, features: Sequence[float]) -> str:

@@ -13,6 +13,7 @@ from mlcore.brandlook.look import look_of
 from mlcore.inpainting import classical as fills
 from mlcore.inpainting.outpaint import expand
 from mlcore.inpainting.validation import LARGE_HOLE
+from mlcore.photos import has_alpha
 from mlcore.restoration import detect, tasks
 from PIL import Image
 
@@ -69,7 +70,7 @@ def repair_photo(photo: Image.Image, mask: Image.Image, choices: dict | None, in
     step["tool"] = choice["tool"]
     rgb = np.asarray(photo.convert("RGB"))
     out = Image.fromarray(fills.named(choice["tool"]).apply(rgb, hole))
-    if photo.mode in ("RGBA", "LA", "PA") or (photo.mode == "P" and "transparency" in photo.info):
+    if has_alpha(photo):
         out.putalpha(photo.convert("RGBA").getchannel("A"))
     return out, step
 

@@ -89,7 +89,11 @@ class Colourways(Operation):
         return image
 
     def describe(self, options: dict) -> str:
-        return gettext("the product recoloured in %(colours)s") % {"colours": ", ".join(options["colours"])}
+        return gettext("the product recoloured in %(colours)s") % {"colours": ", ".join(map(colour_label, options["colours"]))}
 
     def describe_result(self, options: dict, info: dict) -> str:
-        return gettext("the product recoloured in %(colour)s") % {"colour": info.get("colour", "")}
+        return gettext("the product recoloured in %(colour)s") % {"colour": colour_label(info.get("colour", ""))}
+
+
+def colour_label(colour: str) -> str:
+    return str(COLOUR_LABELS.get(colour, colour))

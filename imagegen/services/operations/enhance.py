@@ -62,10 +62,11 @@ class Enhance(Operation):
         return {"tasks": ["exposure", "denoise"], "upscale": 2}
 
     def load_models(self, options: dict, models) -> dict:
-        return {"_choices": validated_choices(models, self.model_kind)}
+        return validated_choices(models, self.model_kind)
 
     def apply(self, photo, options: dict, restorer):
-        tasks = options["tasks"]
+        # Jobs stored before Enhance had tasks (bulk operations still expanding, say) ran everything: "auto".
+        tasks = options.get("tasks") or [AUTO]
         measured = None
         if tasks == [AUTO]:
             tasks, measured = get_backend().needed_enhancements(photo)
@@ -74,19 +75,22 @@ class Enhance(Operation):
                     "The photo needs no enhancement: no noise, blur, JPEG artefacts, exposure error or colour cast "
                     "was measured in it. Nothing was stored."))
         choices = options["_choices"]
-        image, steps = get_backend().enhance_photo(
-            photo, tasks, upscale=options["upscale"], choices=choices, restorer=restorer if choices else None)
+        try:
+            image, steps = get_backend().enhance_photo(
+                photo, tasks, upscale=options["upscale"], choices=choices, restorer=restorer if choices else None)
+        except ValueError as exc:
+            raise JobError(gettext("The photo cannot be enhanced so: %(reason)s") % {"reason": exc}) from exc
         if all(step["method"] == "unchanged" for step in steps):
             raise JobError(gettext(
                 "Enhance left the photo unchanged: on the shop's held-out photos neither the trained model nor a "
                 "classical tool improved %(tasks)s. Nothing was stored.") % {"tasks": ", ".join(map(task_label, tasks))})
         image.info["imagegen"] = {"enhance": {
-            "tasks": tasks, "steps": steps, "measurements": measured, "validated": choices is not None,
+            "tasks": tasks, "steps": steps, "measurements": measured, "choices_from": options["_choices_from"],
         }, "model_used": any(step["method"] == "model" for step in steps)}
         return image
 
     def describe(self, options: dict) -> str:
-        tasks = ", ".join(map(task_label, options["tasks"]))
+        tasks = ", ".join(map(task_label, options.get("tasks") or [AUTO]))
         if options["upscale"] == 1:
             return gettext("enhanced: %(tasks)s") % {"tasks": tasks}
         return gettext("enhanced: %(tasks)s; enlarged x%(scale)s") % {"tasks": tasks, "scale": options["upscale"]}

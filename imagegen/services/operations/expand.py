@@ -60,16 +60,20 @@ class Expand(Operation):
         return {"aspect": "1:1"}
 
     def load_models(self, options: dict, models) -> dict:
-        return {"_choices": validated_choices(models, self.model_kind)}
+        return validated_choices(models, self.model_kind)
 
     def apply(self, photo, options: dict, inpainter):
         backend = get_backend()
+        if options.get("aspect") and not any(backend.expand_margins(photo.size, aspect=options["aspect"], check=False)):
+            raise JobError(gettext("The photo is %(aspect)s already: there is nothing to expand. Nothing was stored.")
+                           % {"aspect": options["aspect"]})
         try:
             margins = backend.expand_margins(photo.size, aspect=options.get("aspect"), margins=options.get("margins"))
         except ValueError as exc:
             raise JobError(gettext("The photo cannot be expanded so: %(reason)s") % {"reason": exc}) from exc
         image, step = backend.expand_photo(photo, margins, options["_choices"], inpainter)
-        image.info["imagegen"] = {"expand": {**step, "margins": list(margins)}, "model_used": step["method"] == "model"}
+        image.info["imagegen"] = {"expand": {**step, "margins": list(margins), "choices_from": options["_choices_from"]},
+                                  "model_used": step["method"] == "model"}
         return image
 
     def describe(self, options: dict) -> str:

@@ -119,11 +119,12 @@ class Repair(Operation):
         return {"regions": [[0.25, 0.25, 0.5, 0.5]]}
 
     def load_models(self, options: dict, models) -> dict:
-        return {"_choices": validated_choices(models, self.model_kind)}
+        return validated_choices(models, self.model_kind)
 
     def apply(self, photo, options: dict, inpainter):
         image, step = get_backend().repair_photo(photo, mask_for(photo, options), options["_choices"], inpainter)
-        image.info["imagegen"] = {"repair": step, "model_used": step["method"] == "model"}
+        image.info["imagegen"] = {"repair": {**step, "choices_from": options["_choices_from"]},
+                                  "model_used": step["method"] == "model"}
         return image
 
     def describe_result(self, options: dict, info: dict) -> str:
