@@ -36,3 +36,15 @@ def choose(scores: dict[str, float], *, may_stay_unchanged: bool = True) -> dict
     if choice["method"] == "tool":
         choice["tool"] = best
     return choice
+
+
+def unmeasured(tool: str) -> dict:
+    """The choice of a task no validation measured: ``tool`` runs (the classical default)."""
+    return {"method": "tool", "tool": tool, "measured": False}
+
+
+def step(task: str, choice: dict) -> dict:
+    """What a result records of one task that ran by ``choice``: the task, the method, the tool, and whether
+    the choice was measured on the shop's photos."""
+    return {"task": task, "method": choice["method"], **({"tool": choice["tool"]} if choice["method"] == "tool" else {}),
+            "measured": choice.get("measured", True)}

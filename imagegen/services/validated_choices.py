@@ -24,6 +24,11 @@ def describe_steps(steps: list[dict]) -> str:
                      for s in steps)
 
 
+def describe_with_step(description: str, info: dict, key: str) -> str:
+    """An operation's description with the one step its result records under ``key`` (what filled the holes, ...)."""
+    return description + (" (" + describe_steps([info[key]]) + ")" if key in info else "")
+
+
 def describe_choices(validation: dict) -> str:
     """The activation message of a version validated per task. Such a version always serves: it never runs
     where it lost, and its choices keep every task from making photos worse."""

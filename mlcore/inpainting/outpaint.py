@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from ..method_choice import unmeasured
 from ..photos import has_alpha
 from . import classical
 from .margins import check_margins
@@ -27,7 +28,7 @@ def expand(photo: Image.Image, margins: tuple[int, int, int, int], choice: dict 
     transparency keeps it; its margins take the alpha of the photo's edge they continue (a cut-out on a
     transparent backdrop gets a transparent margin, not colours that were hidden under it)."""
     check_margins(photo.size, margins)
-    choice = choice or {"method": "tool", "tool": classical.EDGE_COLOUR.name}
+    choice = choice or unmeasured(classical.EDGE_COLOUR.name)
     rgb = np.asarray(photo.convert("RGB"))
     start, hole = canvas(rgb, margins)
     if choice["method"] == "model":

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from ..method_choice import step, unmeasured
 from ..photos import has_alpha
 from . import classical
 from .classical import Tool
-
-# The enlarged photo is held as floats by the model and by the tools' intermediate images.
-MAX_OUTPUT_PIXELS = 64_000_000
+from .sampler import MAX_OUTPUT_PIXELS
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ UPSCALE_TASK = {2: "upscale2", 4: "upscale4"}
 
 def default_choice(task: str) -> dict:
     """What runs without a validated model: the task's first classical tool (the benchmark's best on the dataset)."""
-    return {"method": "tool", "tool": TASKS[task].tools[0].name, "measured": False}
+    return unmeasured(TASKS[task].tools[0].name)
 
 
 def tool_named(task: str, name: str) -> Tool:
@@ -86,7 +85,6 @@ def enhance(photo: Image.Image, tasks: list[str], *, upscale: int = 1, choices: 
     corrected_by_model, steps = False, []
     for task, choice in plan:
         method = choice["method"]
-        step = {"task": task, "method": method}
         if method == "model":
             if TASKS[task].enlarges:
                 image = restorer.enhance(image, upscale=TASKS[task].scale)
@@ -94,15 +92,13 @@ def enhance(photo: Image.Image, tasks: list[str], *, upscale: int = 1, choices: 
                 image = restorer.enhance(image, upscale=1)
                 corrected_by_model = True
         elif method == "tool":
-            step["tool"] = choice["tool"]
             image = tool_named(task, choice["tool"]).apply(image, TASKS[task].scale)
         elif method == "unchanged":
             if TASKS[task].enlarges:  # an enlargement must enlarge: plain bicubic, as the measurement did
                 image = classical.BICUBIC.apply(image, TASKS[task].scale)
         else:
             raise ValueError(f"unknown method {method!r} for {task}")
-        step["measured"] = choice.get("measured", True)
-        steps.append(step)
+        steps.append(step(task, choice))
     if alpha is not None:
         image.putalpha(alpha.resize(image.size, Image.Resampling.BICUBIC) if upscale > 1 else alpha)
     return image, steps

@@ -13,6 +13,7 @@ from mlcore.brandlook.look import look_of
 from mlcore.inpainting import classical as fills
 from mlcore.inpainting.outpaint import expand
 from mlcore.inpainting.validation import LARGE_HOLE
+from mlcore.method_choice import step, unmeasured
 from mlcore.photos import has_alpha
 from mlcore.restoration import detect, tasks
 from PIL import Image
@@ -63,22 +64,18 @@ def repair_photo(photo: Image.Image, mask: Image.Image, choices: dict | None, in
     Telea without ``choices``), the step: task, method, tool, measured)."""
     hole = np.asarray(mask.convert("L")) >= 128
     task = "repair_large" if hole.mean() > LARGE_HOLE else "repair_small"
-    choice = (choices or {}).get(task) or {"method": "tool", "tool": fills.TELEA.name, "measured": False}
-    step = {"task": task, "method": choice["method"], "measured": choice.get("measured", True)}
+    choice = (choices or {}).get(task) or unmeasured(fills.TELEA.name)
     if choice["method"] == "model":
-        return inpainter.repair(photo, mask), step
-    step["tool"] = choice["tool"]
+        return inpainter.repair(photo, mask), step(task, choice)
     rgb = np.asarray(photo.convert("RGB"))
     out = Image.fromarray(fills.named(choice["tool"]).apply(rgb, hole))
     if has_alpha(photo):
         out.putalpha(photo.convert("RGBA").getchannel("A"))
-    return out, step
+    return out, step(task, choice)
 
 
 def expand_photo(photo: Image.Image, margins, choices: dict | None, inpainter) -> tuple[Image.Image, dict]:
     """(``photo`` grown by ``margins``, filled by what won Expand on held-out photos (the edge colour without
     ``choices``), the step)."""
-    choice = (choices or {}).get("expand") or {"method": "tool", "tool": fills.EDGE_COLOUR.name, "measured": False}
-    step = {"task": "expand", "method": choice["method"], "measured": choice.get("measured", True),
-            **({"tool": choice["tool"]} if choice["method"] == "tool" else {})}
-    return expand(photo, tuple(margins), choice, inpainter), step
+    choice = (choices or {}).get("expand") or unmeasured(fills.EDGE_COLOUR.name)
+    return expand(photo, tuple(margins), choice, inpainter), step("expand", choice)

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from ...backends import get_backend
 from ...jobcore.errors import JobError
-from ..validated_choices import describe_steps, validated_choices
+from ..validated_choices import describe_with_step, validated_choices
 from .base import Operation, register
 
 
@@ -82,4 +82,4 @@ class Expand(Operation):
         return gettext("expanded by %(margins)s pixels (left, top, right, bottom)") % {"margins": options["margins"]}
 
     def describe_result(self, options: dict, info: dict) -> str:
-        return self.describe(options) + (" (" + describe_steps([info["expand"]]) + ")" if "expand" in info else "")
+        return describe_with_step(self.describe(options), info, "expand")

@@ -9,7 +9,7 @@ from ...backends import get_backend
 from ...jobcore.errors import JobError
 from ...models import imagegen_storage
 from .. import masks
-from ..validated_choices import describe_steps, validated_choices
+from ..validated_choices import describe_with_step, validated_choices
 from .base import Operation, register
 
 MAX_REGIONS = 20
@@ -128,7 +128,7 @@ class Repair(Operation):
         return image
 
     def describe_result(self, options: dict, info: dict) -> str:
-        return self.describe(options) + (" (" + describe_steps([info["repair"]]) + ")" if "repair" in info else "")
+        return describe_with_step(self.describe(options), info, "repair")
 
     def describe(self, options: dict) -> str:
         parts = []
